@@ -1,0 +1,212 @@
+"""Config factories: from :class:`TaskQueueSettings` to a configured ``celery.Celery``.
+
+``celery_config`` is pure: it returns the exact mapping ``create_celery`` applies, so the
+mapping can be inspected, diffed and tested. ``create_celery`` adds what a mapping cannot
+carry: the send path that records sent tasks and refuses undeclared queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.app.amqp import AMQP
+
+from taskqueue_kit._results import add_if_absent, sent_meta
+from taskqueue_kit._routing import KitRouter, declare_queues, route_task
+from taskqueue_kit._settings import TaskQueueSettings
+from taskqueue_kit._task import KitTask
+
+__all__ = ["KitAMQP", "KitCelery", "celery_config", "create_celery"]
+
+logger = logging.getLogger("taskqueue_kit")
+
+TRACK_SENT_KEY = "taskqueue_track_sent"
+PROGRESS_INTERVAL_KEY = "taskqueue_progress_interval"
+PROFILE_KEY = "taskqueue_profile"
+
+_PICKLE_WARNING = (
+    "taskqueue-kit: allow_pickle=True: workers will unpickle messages and results, so anyone "
+    "who can write to the broker or the result backend can run arbitrary code in them"
+)
+
+
+def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
+    """The Celery configuration mapping for ``settings``; exactly what ``create_celery`` applies.
+
+    Args:
+        settings: The settings; read from the environment when omitted.
+
+    Returns:
+        A mapping of lowercase Celery setting names (plus three ``taskqueue_*`` keys the
+        kit reads back at run time).
+
+    Raises:
+        ConfigurationError: the settings combine into something that loses work.
+    """
+    settings = TaskQueueSettings() if settings is None else settings
+    settings.check()
+    content = ["json", "pickle"] if settings.allow_pickle else ["json"]
+    serializer = "pickle" if settings.allow_pickle else "json"
+    production = settings.profile == "production"
+    transport_options = dict(settings.broker_transport_options)
+    if production and settings.broker_scheme in {"amqp", "amqps", "pyamqp"}:
+        transport_options.setdefault("confirm_publish", True)
+    config: dict[str, Any] = {
+        "broker_url": settings.effective_broker_url,
+        "result_backend": settings.effective_result_backend,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "accept_content": content,
+        "result_accept_content": content,
+        "task_serializer": serializer,
+        "result_serializer": serializer,
+        "event_serializer": "json",
+        "task_default_queue": settings.default_queue,
+        "task_default_exchange": settings.default_queue,
+        "task_default_exchange_type": "direct",
+        "task_default_routing_key": settings.default_queue,
+        "task_queues": declare_queues(settings.all_queues),
+        "task_routes": (route_task,),
+        "task_create_missing_queues": False,
+        "worker_prefetch_multiplier": settings.prefetch_multiplier,
+        "task_track_started": True,
+        "task_acks_late": settings.effective_acks_late,
+        "task_reject_on_worker_lost": settings.effective_acks_late,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "result_expires": settings.result_expires,
+        "result_extended": True,
+        "worker_send_task_events": settings.send_events,
+        "task_send_sent_event": settings.send_events,
+        "worker_hijack_root_logger": False,
+        TRACK_SENT_KEY: settings.track_sent,
+        PROGRESS_INTERVAL_KEY: settings.progress_interval,
+        PROFILE_KEY: settings.profile,
+    }
+    if settings.autoscale is not None:
+        config["worker_autoscaler"] = "celery.worker.autoscale:Autoscaler"
+        config["worker_concurrency"] = settings.autoscale[0]
+    return config
+
+
+def create_celery(
+    settings: TaskQueueSettings | None = None,
+    *,
+    main: str | None = None,
+    **celery_kwargs: Any,
+) -> Celery:
+    """A fully configured Celery app: JSON only, declared queues, colon-prefix routing.
+
+    Args:
+        settings: The settings; read from ``TASKQUEUE_*`` environment variables when omitted.
+        main: Name of the main module, as for ``Celery(main)``.
+        **celery_kwargs: Passed to ``celery.Celery`` (``include=``, ``task_cls=``, ...).
+
+    Returns:
+        The app. In the ``testing`` profile with the embedded default, it gets a fresh
+        temporary data directory, removed when the app is garbage-collected.
+
+    Raises:
+        ConfigurationError: the settings cannot work.
+    """
+    settings = TaskQueueSettings() if settings is None else settings
+    temporary: Path | None = None
+    if settings.profile == "testing" and (not settings.broker_url or not settings.result_backend):
+        temporary = Path(tempfile.mkdtemp(prefix="taskqueue-kit-"))
+        settings = settings.model_copy(update={"home": temporary})
+    config = celery_config(settings)
+    if settings.allow_pickle:
+        logger.warning(_PICKLE_WARNING)
+    celery_kwargs.setdefault("amqp", KitAMQP)
+    celery_kwargs.setdefault("task_cls", KitTask)
+    app = KitCelery(main, **celery_kwargs)
+    app.conf.update(config)
+    if temporary is not None:
+        weakref.finalize(app, shutil.rmtree, temporary, ignore_errors=True)
+    return app
+
+
+class _WithoutArguments:
+    """A task request as the result backend sees it: everything but the call's arguments.
+
+    With ``result_extended`` Celery copies args and kwargs into every state record: a batch
+    of 10,000 reviews would be rewritten with each progress step, arguments may hold
+    personal data, and pickled arguments cannot be stored as JSON at all. Name, queue,
+    retries and worker are kept.
+    """
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        if name in {"args", "kwargs"}:
+            return None
+        return getattr(self._request, name)
+
+
+class KitCelery(Celery):
+    """``celery.Celery`` whose result records carry task name, queue and retries, not args."""
+
+    def _get_backend(self) -> Any:
+        backend = super()._get_backend()  # type: ignore[misc]
+        build_meta = backend._get_result_meta
+
+        def result_meta(
+            result: Any,
+            state: str,
+            traceback: Any,
+            request: Any,
+            format_date: bool = True,
+            encode: bool = False,
+        ) -> dict[str, Any]:
+            hidden = None if request is None else _WithoutArguments(request)
+            meta: dict[str, Any] = build_meta(result, state, traceback, hidden, format_date, encode)
+            return meta
+
+        backend._get_result_meta = result_meta
+        return backend
+
+
+class KitAMQP(AMQP):
+    """Celery's AMQP layer with the kit's send path (see :mod:`taskqueue_kit._routing`)."""
+
+    def Router(self, queues: Any = None, create_missing: bool | None = None) -> KitRouter:
+        """Celery's router, refusing undeclared queues at send time."""
+        return KitRouter(
+            self.routes,
+            queues or self.queues,
+            self.app.either("task_create_missing_queues", create_missing),
+            app=self.app,
+        )
+
+    def _create_task_sender(self) -> Callable[..., Any]:
+        send: Callable[..., Any] = super()._create_task_sender()  # type: ignore[misc]
+        app = self.app
+        if not app.conf.get(TRACK_SENT_KEY):
+            return send
+
+        def send_task_message(producer: Any, name: str, message: Any, **kwargs: Any) -> Any:
+            headers = message[0]
+            queue = kwargs.get("queue")
+            queue_name = queue if isinstance(queue, str) or queue is None else queue.name
+            task_id = headers["id"]
+            try:
+                add_if_absent(
+                    app, task_id, sent_meta(task_id, name, queue_name, headers.get("retries", 0))
+                )
+            except Exception:  # a status record must never stop the task itself
+                logger.warning(
+                    "taskqueue-kit: could not record task %s as sent", task_id, exc_info=True
+                )
+            return send(producer, name, message, **kwargs)
+
+        return send_task_message

@@ -1,0 +1,120 @@
+"""Raw access to result records: read without rebuilding exceptions, add without overwriting.
+
+Celery's own ``AsyncResult`` rebuilds exception classes from whatever the backend holds;
+the kit reads the stored JSON instead and treats every field as data. Two backend families
+are supported natively: the kit's SQLite backend and Celery's key/value backends (Redis and
+friends). Others fall back to Celery's reader with exception rebuilding switched off.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery
+from celery.backends.base import BaseKeyValueStoreBackend, DisabledBackend
+from kombu.exceptions import ContentDisallowed, DecodeError
+
+from taskqueue_kit._exceptions import ConfigurationError, ResultDecodeError
+
+__all__ = ["SENT", "add_if_absent", "read_meta", "sent_meta"]
+
+logger = logging.getLogger("taskqueue_kit")
+
+SENT = "SENT"
+"""The state the kit records for a task that was sent and not yet picked up."""
+
+
+def _backend(app: Celery) -> Any:
+    backend: Any = app.backend
+    if isinstance(backend, DisabledBackend):
+        raise ConfigurationError(
+            "this app has no result backend: set TaskQueueSettings.result_backend",
+            field="result_backend",
+        )
+    return backend
+
+
+def read_meta(app: Celery, task_id: str) -> dict[str, Any] | None:
+    """The stored record of a task as plain JSON data, or ``None`` when there is none.
+
+    Raises:
+        ResultDecodeError: the record is not JSON (a forged pickle, say); nothing in it ran.
+    """
+    backend = _backend(app)
+    own_reader = getattr(backend, "read_meta", None)
+    if callable(own_reader):
+        meta = own_reader(task_id)
+        return meta if isinstance(meta, dict) else None
+    if isinstance(backend, BaseKeyValueStoreBackend):
+        raw = backend.get(backend.get_key_for_task(task_id))
+        if not raw:
+            return None
+        try:
+            meta = backend.decode(raw)
+        except (ContentDisallowed, DecodeError, ValueError, TypeError) as exc:
+            raise ResultDecodeError(
+                f"the stored record of task {task_id!r} is not JSON the kit can read: {exc}"
+            ) from exc
+        if not isinstance(meta, dict):
+            raise ResultDecodeError(f"the stored record of task {task_id!r} is not a JSON object")
+        return meta
+    # Any other backend: Celery's reader, with exception rebuilding turned into a no-op.
+    original = backend.meta_from_decoded
+    try:
+        backend.meta_from_decoded = _unchanged
+        meta = backend.get_task_meta(task_id, cache=False)
+    except (ContentDisallowed, DecodeError) as exc:
+        raise ResultDecodeError(f"the stored record of task {task_id!r} is unreadable") from exc
+    finally:
+        backend.meta_from_decoded = original
+    if meta.get("status") == "PENDING" and meta.get("result") is None:
+        return None
+    return dict(meta)
+
+
+def _unchanged(meta: dict[str, Any]) -> dict[str, Any]:
+    return meta
+
+
+def sent_meta(task_id: str, name: str, queue: str | None, retries: int) -> dict[str, Any]:
+    """The record written for a task just before it is published."""
+    return {
+        "status": SENT,
+        "result": None,
+        "traceback": None,
+        "children": [],
+        "date_done": None,
+        "task_id": task_id,
+        "name": name,
+        "queue": queue,
+        "retries": retries,
+        "date_sent": datetime.now(UTC).isoformat(),
+    }
+
+
+def add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> bool:
+    """Store ``meta`` unless the task already has a record; True when it was stored.
+
+    A fast worker may already have written STARTED, and a retry republishes the same id:
+    neither may be overwritten by the ``SENT`` record.
+    """
+    backend = _backend(app)
+    own_adder = getattr(backend, "add_meta_if_absent", None)
+    if callable(own_adder):
+        return bool(own_adder(task_id, meta))
+    if isinstance(backend, BaseKeyValueStoreBackend):
+        client = getattr(backend, "client", None)
+        key = backend.get_key_for_task(task_id)
+        value = backend.encode(meta)
+        if client is not None and hasattr(client, "set"):
+            expires = getattr(backend, "expires", None)
+            ttl = int(expires) if expires else None
+            return bool(client.set(key, value, nx=True, ex=ttl))
+        if backend.get(key):
+            return False
+        backend.set(key, value)
+        return True
+    logger.debug("taskqueue-kit: %s cannot record sent tasks", type(backend).__name__)
+    return False

@@ -1,0 +1,81 @@
+"""End to end with worker processes: nothing lost, nothing doubled, SIGKILL recovered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from .conftest import run_helper, sql
+
+pytestmark = pytest.mark.slow
+
+SENDERS = 4
+PER_SENDER = 500
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def done_tokens(home: Path) -> list[str]:
+    path = home / "done.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def broker_rows(home: Path) -> int:
+    return int(sql(home / "broker.sqlite3", "SELECT COUNT(*) FROM messages")[0][0])
+
+
+def wait_for_workers(app: Celery, names: set[str]) -> None:
+    """Wait until every named worker answers a remote-control ping over the broker."""
+
+    def all_answer() -> bool:
+        replies = app.control.ping(timeout=0.5)
+        return {name for reply in replies for name in reply} >= names
+
+    wait_until(all_answer, 30, f"pings from {sorted(names)}")
+
+
+def test_no_loss_no_duplicates_with_concurrent_senders_and_workers(
+    app: Celery, home: Path, start_worker_process: Callable[..., object]
+) -> None:
+    """4 sender processes x 500 tasks, 2 worker processes: every task runs exactly once."""
+    host = os.uname().nodename
+    start_worker_process("solo", pool="solo")
+    start_worker_process("prefork", pool="prefork")  # acks from the pool's result thread
+    wait_for_workers(app, {f"solo@{host}", f"prefork@{host}"})
+    senders = [run_helper("send", str(home), f"s{n}", str(PER_SENDER)) for n in range(SENDERS)]
+    assert [p.wait(timeout=60) for p in senders] == [0] * SENDERS
+    total = SENDERS * PER_SENDER
+    wait_until(lambda: len(done_tokens(home)) >= total, 60, f"{total} tasks to run")
+    wait_until(lambda: broker_rows(home) == 0, 30, "every message to be acked")
+    tokens = done_tokens(home)
+    assert len(tokens) == total
+    assert set(tokens) == {f"s{s}-{n}" for s in range(SENDERS) for n in range(PER_SENDER)}
+    stored = sql(home / "results.sqlite3", "SELECT COUNT(*) FROM results WHERE status = 'SUCCESS'")
+    assert stored == [(total,)]
+
+
+def test_task_of_sigkilled_worker_runs_on_another(
+    app: Celery, home: Path, start_worker_process: Callable[..., object]
+) -> None:
+    """With acks_late, a task whose worker is SIGKILLed mid-run is redelivered and completes."""
+    doomed = start_worker_process("doomed")
+    result = app.tasks["tq.block_once"].delay("victim")
+    started = home / "victim.started"
+    wait_until(started.exists, 30, "the task to start")
+    os.kill(doomed.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    doomed.wait()  # type: ignore[attr-defined]
+    start_worker_process("rescuer")
+    assert result.get(timeout=30) != int(started.read_text())  # ran again, in another process
+    assert done_tokens(home) == ["victim"]

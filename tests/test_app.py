@@ -1,0 +1,81 @@
+"""Config factories: the mapping is safe in every profile and is exactly what is applied."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from taskqueue_kit import TaskQueueSettings, celery_config, create_celery
+
+
+@pytest.mark.parametrize("profile", ["development", "testing", "production"])
+def test_json_only_in_every_profile(profile: str) -> None:
+    """Serializers and accepted content are JSON only unless pickle is asked for."""
+    broker = "amqp://guest:guest@127.0.0.1:5672//" if profile == "production" else None
+    conf = celery_config(TaskQueueSettings(profile=profile, broker_url=broker))  # type: ignore[arg-type]
+    assert conf["accept_content"] == ["json"]
+    assert conf["result_accept_content"] == ["json"]
+    assert conf["task_serializer"] == "json"
+    assert conf["result_serializer"] == "json"
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["task_track_started"] is True
+
+
+def test_pickle_only_when_allowed_and_warned(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """allow_pickle=True accepts pickle and logs a warning naming the risk."""
+    settings = TaskQueueSettings(allow_pickle=True, home=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="taskqueue_kit"):
+        app = create_celery(settings)
+    assert "pickle" in app.conf.accept_content
+    assert app.conf.task_serializer == "pickle"
+    assert any("arbitrary code" in record.getMessage() for record in caplog.records)
+
+
+def test_production_profile_flags() -> None:
+    """Production: acks late, reject on worker lost, confirmed publishing on amqp."""
+    conf = celery_config(
+        TaskQueueSettings(profile="production", broker_url="amqp://guest:guest@127.0.0.1:5672//")
+    )
+    assert conf["task_acks_late"] is True
+    assert conf["task_reject_on_worker_lost"] is True
+    assert conf["broker_transport_options"]["confirm_publish"] is True
+    assert conf["broker_connection_retry_on_startup"] is True
+
+
+def test_development_profile_acks_early() -> None:
+    """Outside production acks_late is off unless asked for."""
+    conf = celery_config(TaskQueueSettings())
+    assert conf["task_acks_late"] is False
+    assert celery_config(TaskQueueSettings(acks_late=True))["task_acks_late"] is True
+
+
+def test_create_celery_applies_the_mapping(tmp_path: Path) -> None:
+    """Every key of celery_config appears unchanged in the app's configuration."""
+    settings = TaskQueueSettings(home=tmp_path, queues=("polarity",), send_events=True)
+    app = create_celery(settings, main="svc")
+    for key, value in celery_config(settings).items():
+        assert app.conf[key] == value, key
+    assert app.main == "svc"
+    assert [q.name for q in app.conf.task_queues] == ["celery", "polarity"]
+
+
+def test_queues_have_their_own_direct_exchange() -> None:
+    """Each queue is bound to a direct exchange of its own name with its name as key."""
+    conf = celery_config(TaskQueueSettings(queues=("polarity",)))
+    for queue in conf["task_queues"]:
+        assert queue.exchange.name == queue.name
+        assert queue.exchange.type == "direct"
+        assert queue.routing_key == queue.name
+
+
+def test_testing_profile_isolates_each_app() -> None:
+    """Two testing apps get different temporary embedded data directories."""
+    settings = TaskQueueSettings(profile="testing")
+    first, second = create_celery(settings), create_celery(settings)
+    assert first.conf.broker_url != second.conf.broker_url
+    assert first.conf.result_backend != second.conf.result_backend
+    assert first.conf.broker_url.startswith("tqsqlite://")
