@@ -112,4 +112,6 @@ def test_production_refuses_short_redis_visibility_timeout() -> None:
 def test_default_queue_is_always_declared() -> None:
     """The default queue is in all_queues even when queues leaves it out."""
     settings = TaskQueueSettings(default_queue="main", queues=("polarity", "main", "polarity"))
+    assert settings.queues == ("main", "polarity")
     assert settings.all_queues == ("main", "polarity")
+    assert TaskQueueSettings(queues=["polarity"]).queues == ("celery", "polarity")

@@ -76,7 +76,7 @@ class KitRouter(routes.Router):
         self,
         options: dict[str, Any],
         name: str,
-        args: Sequence[Any] = (),
+        args: Sequence[Any] | None = (),
         kwargs: Mapping[str, Any] | None = None,
         task_type: Any = None,
     ) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class KitRouter(routes.Router):
             raise UnknownQueueError(explicit.name, name, tuple(self.queues))
         try:
             result: dict[str, Any] = super().route(
-                options, name, tuple(args), dict(kwargs or {}), task_type
+                options, name, tuple(args or ()), dict(kwargs or {}), task_type
             )
         except QueueNotFound as exc:
             if isinstance(explicit, str) and explicit not in self.queues:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from taskqueue_kit import _sqlite
@@ -50,7 +50,7 @@ class TaskQueueSettings(BaseSettings):
         result_backend: A Celery result backend URL; ``None`` means the embedded SQLite
             backend under ``home``. ``rpc://`` is accepted but only the sender can read it.
         home: Data directory of the embedded broker and backend (``TASKQUEUE_HOME``).
-        queues: Queue names to declare; the default queue is always added.
+        queues: Queue names to declare; the default queue is always added, first.
         default_queue: Queue for task names without a ``prefix:``.
         prefetch_multiplier: Messages a worker process reserves ahead (1: fair dispatch).
         acks_late: Acknowledge after the task ran, so a crash redelivers it; ``None``
@@ -88,8 +88,8 @@ class TaskQueueSettings(BaseSettings):
         default=None, validation_alias=_env("result_backend", "CELERY_RESULT_BACKEND")
     )
     home: Path = Field(default=Path(".taskqueue"))
-    queues: Annotated[tuple[str, ...], NoDecode] = ()
     default_queue: str = "celery"
+    queues: Annotated[tuple[str, ...], NoDecode] = ()
     prefetch_multiplier: int = Field(default=1, ge=1)
     acks_late: bool | None = None
     task_time_limit: float | None = Field(default=None, gt=0)
@@ -125,16 +125,18 @@ class TaskQueueSettings(BaseSettings):
 
     @field_validator("queues")
     @classmethod
-    def _check_queue_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _check_queue_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         for name in value:
-            if not _QUEUE_NAME.match(name):
+            if not _QUEUE_NAME.fullmatch(name):
                 raise ValueError(f"queue name {name!r} must match [A-Za-z0-9_.-]{{1,200}}")
-        return value
+        default = info.data.get("default_queue")
+        # The default queue is always declared, first; duplicates are dropped.
+        return tuple(dict.fromkeys((default, *value) if default else value))
 
     @field_validator("default_queue")
     @classmethod
     def _check_default_queue(cls, value: str) -> str:
-        if not _QUEUE_NAME.match(value):
+        if not _QUEUE_NAME.fullmatch(value):
             raise ValueError(f"queue name {value!r} must match [A-Za-z0-9_.-]{{1,200}}")
         return value
 
@@ -160,6 +162,7 @@ class TaskQueueSettings(BaseSettings):
     @property
     def all_queues(self) -> tuple[str, ...]:
         """Declared queues, the default one first, without duplicates."""
+        # ``queues`` already holds the default queue unless a model_copy changed one of them.
         return tuple(dict.fromkeys((self.default_queue, *self.queues)))
 
     @property

@@ -43,6 +43,7 @@ __all__ = [
     "taskqueue_app",
     "taskqueue_broker",
     "taskqueue_settings",
+    "taskqueue_worker",
     "unique_name",
 ]
 
@@ -148,6 +149,18 @@ def taskqueue_app(taskqueue_settings: TaskQueueSettings) -> Iterator[Celery]:
     app = create_celery(taskqueue_settings, main=f"test_{uuid.uuid4().hex[:6]}")
     yield app
     app.close()
+
+
+@pytest.fixture
+def taskqueue_worker(taskqueue_app: Celery) -> Iterator[Any]:
+    """A real in-thread worker for ``taskqueue_app``, consuming every declared queue.
+
+    The worker reads the task registry when it starts, so this suits tasks declared at
+    module level (``retrying_task``/``shared_task``); for tasks defined inside a test, use
+    :func:`run_worker` after defining them.
+    """
+    with run_worker(taskqueue_app) as worker:
+        yield worker
 
 
 @contextlib.contextmanager
