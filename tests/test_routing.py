@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,16 +33,22 @@ def _queue_sizes(app: Celery, names: list[str]) -> dict[str, int]:
         return sizes
 
 
-def _routing_app(taskqueue_settings: TaskQueueSettings) -> tuple[Celery, str]:
+@pytest.fixture
+def routing_app(taskqueue_settings: TaskQueueSettings) -> Iterator[tuple[Celery, str]]:
+    """An app on the broker under test declaring a unique 'polarity' queue."""
     polarity = unique_name("polarity")
     settings = taskqueue_settings.model_copy(update={"queues": (polarity,)})
-    return create_celery(settings, main="routing"), polarity
+    app = create_celery(settings, main="routing")
+    yield app, polarity
+    app.close()
 
 
 @pytest.mark.broker
-def test_prefixed_task_lands_in_its_queue_only(taskqueue_settings: TaskQueueSettings) -> None:
+def test_prefixed_task_lands_in_its_queue_only(
+    routing_app: tuple[Celery, str], taskqueue_settings: TaskQueueSettings
+) -> None:
     """A task named 'polarity:analyze' is one message in queue polarity and none elsewhere."""
-    app, polarity = _routing_app(taskqueue_settings)
+    app, polarity = routing_app
     default = taskqueue_settings.default_queue
     with app.connection_for_write() as connection:  # declare both queues, empty
         for queue in app.conf.task_queues:
@@ -57,10 +64,10 @@ def test_prefixed_task_lands_in_its_queue_only(taskqueue_settings: TaskQueueSett
 
 @pytest.mark.broker
 def test_worker_on_prefix_queue_runs_it_and_default_worker_never_sees_it(
-    taskqueue_settings: TaskQueueSettings,
+    routing_app: tuple[Celery, str], taskqueue_settings: TaskQueueSettings
 ) -> None:
     """A worker on -Q polarity runs the task; a worker on the default queue alone never does."""
-    app, polarity = _routing_app(taskqueue_settings)
+    app, polarity = routing_app
     seen: list[str] = []
     lock = threading.Lock()
 

@@ -200,6 +200,7 @@ def test_readable_from_another_process(taskqueue_settings: TaskQueueSettings) ->
         check=True,
         timeout=60,
     )
+    app.close()
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["state"] == "queued"
     assert data["name"] == "whatever"

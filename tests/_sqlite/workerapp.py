@@ -57,6 +57,10 @@ def _add_tasks(app: Celery, home: Path) -> None:
     def echo(value: Any) -> Any:
         return value
 
+    @app.task(name="tq.now", shared=False)
+    def now() -> float:
+        return time.time()
+
     @app.task(name="tq.total", shared=False)
     def total(values: list[int]) -> int:
         return sum(values)

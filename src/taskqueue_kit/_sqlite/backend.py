@@ -110,10 +110,11 @@ class SQLiteBackend(KeyValueStoreBackend):
 
     # -- the key/value store -------------------------------------------------------------
 
-    def get(self, key: str | bytes) -> str | None:
+    def get(self, key: str | bytes) -> object:
+        """The stored value as SQLite returns it: text normally, bytes for a forged BLOB."""
         with self._db.connect() as conn:
             row = first_row(conn.execute("SELECT value FROM results WHERE key = ?", (_key(key),)))
-        return None if row is None else str(row[0])
+        return None if row is None else row[0]
 
     def mget(self, keys: Iterable[str | bytes]) -> list[Any]:
         wanted = [_key(k) for k in keys]

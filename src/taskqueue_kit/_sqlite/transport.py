@@ -35,65 +35,14 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from kombu.utils.scheduling import FairCycle
 
-from taskqueue_kit._sqlite._db import (
-    Database,
-    current_owner,
-    first_row,
-    is_alive,
-    path_from_location,
-)
+from taskqueue_kit._sqlite._broker import CLAIM, READY, TAKE, UNCLAIM, housekeeping
+from taskqueue_kit._sqlite._db import current_owner, first_row, path_from_location
+from taskqueue_kit._sqlite._declare import DeclaringChannel
 from taskqueue_kit._sqlite._waker import Waker
 
 __all__ = ["Channel", "QoS", "Transport"]
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-SCHEMA = (
-    # Row ids may be reused once the newest row is deleted (no AUTOINCREMENT: it costs a page
-    # write per publish), so a delivery tag carries a random per-claim token as well.
-    """CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY,
-        queue TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        deliveries INTEGER NOT NULL DEFAULT 0,
-        claim_token INTEGER,
-        claimed_at REAL,
-        owner_host TEXT,
-        owner_pid INTEGER,
-        owner_start INTEGER)""",
-    "CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, id) WHERE claimed_at IS NULL",
-    """CREATE INDEX IF NOT EXISTS messages_claimed ON messages (claimed_at)
-        WHERE claimed_at IS NOT NULL""",
-    """CREATE TABLE IF NOT EXISTS queues (
-        name TEXT PRIMARY KEY,
-        auto_delete INTEGER NOT NULL,
-        owner_host TEXT,
-        owner_pid INTEGER,
-        owner_start INTEGER)""",
-    "CREATE TABLE IF NOT EXISTS exchanges (name TEXT PRIMARY KEY, type TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS bindings (
-        exchange TEXT NOT NULL,
-        routing_key TEXT NOT NULL,
-        pattern TEXT,
-        queue TEXT NOT NULL,
-        PRIMARY KEY (exchange, routing_key, queue))""",
-    "CREATE INDEX IF NOT EXISTS bindings_queue ON bindings (queue)",
-    """CREATE TABLE IF NOT EXISTS broadcasts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        exchange TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created REAL NOT NULL)""",
-)
-
-_READY = "SELECT 1 FROM messages WHERE queue = ? AND claimed_at IS NULL LIMIT 1"
-_NEXT = "(SELECT id FROM messages WHERE queue = ? AND claimed_at IS NULL ORDER BY id LIMIT 1)"
-_CLAIM = f"""UPDATE messages SET claimed_at = ?, owner_host = ?, owner_pid = ?, owner_start = ?,
-    deliveries = deliveries + 1, claim_token = random() WHERE id = {_NEXT}
-    RETURNING id, payload, deliveries, claim_token"""
-_TAKE = f"DELETE FROM messages WHERE id = {_NEXT} RETURNING id, payload, deliveries + 1, 0"
-_UNCLAIM = """UPDATE messages SET claimed_at = NULL, owner_host = NULL, owner_pid = NULL,
-    owner_start = NULL WHERE claimed_at IS NOT NULL"""
 
 
 def _claim_tag(delivery_tag: object) -> tuple[int, int] | None:
@@ -156,37 +105,22 @@ class QoS(virtual.QoS):
         self.channel._maintain()
 
 
-class Channel(virtual.Channel):
-    """A kombu channel with its own SQLite connection."""
-
-    if TYPE_CHECKING:
-        connection: Transport
+class Channel(DeclaringChannel):
+    """Publishes, claims and acks messages; reads broadcasts with a cursor."""
 
     QoS = QoS
     supports_fanout = True
     visibility_timeout: float = 3600.0
-    busy_timeout: float = 10.0
     broadcast_ttl: float = 3600.0
     from_transport_options = (
-        *virtual.Channel.from_transport_options,
+        *DeclaringChannel.from_transport_options,
         "visibility_timeout",
-        "busy_timeout",
         "broadcast_ttl",
     )
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
-        self._pid = os.getpid()
-        self._db = Database(
-            connection.db_path,
-            SCHEMA,
-            version=SCHEMA_VERSION,
-            busy_timeout=float(self.busy_timeout),
-        )
         self._noack_queues: set[str] = set()
-        self._fanout_queues: dict[str, str] = {}  # queue -> fanout exchange it is bound to
-        self._cursors: dict[str, int] = {}  # consumed fanout queue -> last broadcast seen
-        self._auto_delete: set[str] = set()
         self._consumed: set[str] = set()
 
     # -- messages ------------------------------------------------------------------------
@@ -214,13 +148,13 @@ class Channel(virtual.Channel):
             return self._next_broadcast(queue)
         with self._db.connect() as conn:
             # A read first: an empty queue costs no write lock.
-            if first_row(conn.execute(_READY, (queue,))) is None:
+            if first_row(conn.execute(READY, (queue,))) is None:
                 raise Empty()
             if no_ack:
-                rows = conn.execute(_TAKE, (queue,)).fetchall()
+                rows = conn.execute(TAKE, (queue,)).fetchall()
             else:
                 host, pid, start = current_owner()
-                rows = conn.execute(_CLAIM, (time.time(), host, pid, start, queue)).fetchall()
+                rows = conn.execute(CLAIM, (time.time(), host, pid, start, queue)).fetchall()
         if not rows:
             raise Empty()
         message_id, payload, deliveries, token = rows[0]
@@ -287,201 +221,16 @@ class Channel(virtual.Channel):
         claim = _claim_tag(delivery_tag)
         if claim is not None:
             with self._db.connect() as conn:
-                conn.execute(f"{_UNCLAIM} AND id = ? AND claim_token = ?", claim)
-
-    # -- queues, exchanges, bindings ----------------------------------------------------
-
-    def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
-        host, pid, start = current_owner() if auto_delete else (None, None, None)
-        if auto_delete:
-            self._auto_delete.add(queue)
-        with self._db.connect() as conn:
-            conn.execute(
-                """INSERT INTO queues (name, auto_delete, owner_host, owner_pid, owner_start)
-                VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET
-                auto_delete = excluded.auto_delete, owner_host = excluded.owner_host,
-                owner_pid = excluded.owner_pid, owner_start = excluded.owner_start""",
-                (queue, int(auto_delete), host, pid, start),
-            )
-
-    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
-        with self._db.connect() as conn:
-            row = first_row(
-                conn.execute(
-                    "SELECT 1 FROM queues WHERE name = ? UNION ALL "
-                    "SELECT 1 FROM bindings WHERE queue = ? LIMIT 1",
-                    (queue, queue),
-                )
-            )
-        return row is not None
-
-    def _size(self, queue: str) -> int:
-        with self._db.connect() as conn:
-            row = first_row(
-                conn.execute(
-                    "SELECT COUNT(*) FROM messages WHERE queue = ? AND claimed_at IS NULL", (queue,)
-                )
-            )
-        return int(row[0])
-
-    def _purge(self, queue: str) -> int:
-        with self._db.connect() as conn:
-            cursor = conn.execute(
-                "DELETE FROM messages WHERE queue = ? AND claimed_at IS NULL", (queue,)
-            )
-        return cursor.rowcount
-
-    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM messages WHERE queue = ?", (queue,))
-            conn.execute("DELETE FROM bindings WHERE queue = ?", (queue,))
-            conn.execute("DELETE FROM queues WHERE name = ?", (queue,))
-
-    def queue_delete(
-        self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any
-    ) -> None:
-        if if_empty and self._size(queue):
-            return
-        self._delete(queue)
-        self.state.queue_bindings_delete(queue)
-        self._fanout_queues.pop(queue, None)
-        self._cursors.pop(queue, None)
-        self._auto_delete.discard(queue)
-
-    def exchange_declare(
-        self,
-        exchange: str | None = None,
-        type: str = "direct",
-        durable: bool = False,
-        auto_delete: bool = False,
-        arguments: dict[str, Any] | None = None,
-        nowait: bool = False,
-        passive: bool = False,
-    ) -> None:
-        type = type or "direct"
-        exchange = exchange or f"amq.{type}"
-        if passive and exchange not in self._exchanges() and self._stored_type(exchange):
-            return
-        super().exchange_declare(
-            exchange, type, durable, auto_delete, arguments, nowait=nowait, passive=passive
-        )
-        if not passive:
-            with self._db.connect() as conn:
-                conn.execute(
-                    "INSERT OR IGNORE INTO exchanges (name, type) VALUES (?, ?)", (exchange, type)
-                )
-
-    def exchange_delete(self, exchange: str, if_unused: bool = False, nowait: bool = False) -> None:
-        super().exchange_delete(exchange, if_unused=if_unused, nowait=nowait)
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM bindings WHERE exchange = ?", (exchange,))
-            conn.execute("DELETE FROM exchanges WHERE name = ?", (exchange,))
-
-    def _exchanges(self) -> dict[str, dict[str, Any]]:
-        return cast("dict[str, dict[str, Any]]", self.state.exchanges)
-
-    def _stored_type(self, exchange: str) -> str | None:
-        with self._db.connect() as conn:
-            row = first_row(conn.execute("SELECT type FROM exchanges WHERE name = ?", (exchange,)))
-        return None if row is None else str(row[0])
-
-    def typeof(self, exchange: str, default: str = "direct") -> Any:
-        """Exchange type from this process's declarations, else from the database."""
-        declared = self._exchanges().get(exchange)
-        kind = declared["type"] if declared else self._stored_type(exchange) or default
-        return self.exchange_types[kind]
-
-    def get_table(self, exchange: str) -> list[tuple[str, str, str]]:
-        with self._db.connect() as conn:
-            rows = conn.execute(
-                "SELECT routing_key, pattern, queue FROM bindings WHERE exchange = ?", (exchange,)
-            ).fetchall()
-        return [(str(r[0]), str(r[1] or ""), str(r[2])) for r in rows]
-
-    def queue_bind(
-        self,
-        queue: str,
-        exchange: str | None = None,
-        routing_key: str = "",
-        arguments: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        exchange = exchange or "amq.direct"
-        kind = self.typeof(exchange)
-        if kind.type == "fanout":
-            self._fanout_queues[queue] = exchange
-        else:
-            key, pattern, _ = kind.prepare_bind(queue, exchange, routing_key, arguments)
-            with self._db.connect() as conn:
-                conn.execute(
-                    "INSERT OR IGNORE INTO bindings (exchange, routing_key, pattern, queue) "
-                    "VALUES (?, ?, ?, ?)",
-                    (exchange, key or "", pattern, queue),
-                )
-        self.state.binding_declare(queue, exchange, routing_key, arguments)
-
-    def queue_unbind(
-        self,
-        queue: str,
-        exchange: str | None = None,
-        routing_key: str = "",
-        arguments: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        exchange = exchange or "amq.direct"
-        self.state.binding_delete(queue, exchange, routing_key)
-        if self._fanout_queues.get(queue) == exchange:
-            self._fanout_queues.pop(queue)
-            self._cursors.pop(queue, None)
-        with self._db.connect() as conn:
-            conn.execute(
-                "DELETE FROM bindings WHERE exchange = ? AND routing_key = ? AND queue = ?",
-                (exchange, routing_key or "", queue),
-            )
+                conn.execute(f"{UNCLAIM} AND id = ? AND claim_token = ?", claim)
 
     # -- housekeeping ---------------------------------------------------------------------
 
     def _maintain(self) -> None:
-        """Give back claims that expired or whose owner died; drop dead owners' queues."""
-        now = time.time()
-        host = current_owner()[0]
-        with self._db.connect() as conn:
-            expired = conn.execute(
-                f"{_UNCLAIM} AND claimed_at < ?", (now - float(self.visibility_timeout),)
-            ).rowcount
-            if expired:
-                logger.warning("restored %d message(s) past the visibility timeout", expired)
-            owners = conn.execute(
-                "SELECT DISTINCT owner_pid, owner_start FROM messages "
-                "WHERE claimed_at IS NOT NULL AND owner_host = ?",
-                (host,),
-            ).fetchall()
-            for pid, start in owners:
-                if not is_alive(pid, start):
-                    restored = conn.execute(
-                        f"{_UNCLAIM} AND owner_host = ? AND owner_pid = ? AND owner_start = ?",
-                        (host, pid, start),
-                    ).rowcount
-                    logger.warning("restored %d message(s) of dead process %d", restored, pid)
-            queues = conn.execute(
-                "SELECT name, owner_pid, owner_start FROM queues "
-                "WHERE auto_delete AND owner_host = ?",
-                (host,),
-            ).fetchall()
-            conn.execute(
-                "DELETE FROM broadcasts WHERE created < ?", (now - float(self.broadcast_ttl),)
-            )
-        for name, pid, start in queues:
-            if not is_alive(pid, start):
-                with self._db.transaction() as conn:
-                    owned = conn.execute(
-                        "DELETE FROM queues WHERE name = ? AND owner_host = ? AND owner_pid = ? "
-                        "AND owner_start = ?",
-                        (name, host, pid, start),
-                    ).rowcount
-                    if owned:
-                        conn.execute("DELETE FROM messages WHERE queue = ?", (name,))
-                        conn.execute("DELETE FROM bindings WHERE queue = ?", (name,))
+        housekeeping(
+            self._db,
+            visibility_timeout=float(self.visibility_timeout),
+            broadcast_ttl=float(self.broadcast_ttl),
+        )
 
     def close(self) -> None:
         if self.closed:
