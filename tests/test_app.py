@@ -79,3 +79,16 @@ def test_testing_profile_isolates_each_app() -> None:
     assert first.conf.broker_url != second.conf.broker_url
     assert first.conf.result_backend != second.conf.result_backend
     assert first.conf.broker_url.startswith("tqsqlite://")
+
+
+# CI and this machine run as root; Celery warns about that whenever a Worker is built.
+@pytest.mark.filterwarnings("ignore::celery.exceptions.SecurityWarning")
+def test_autoscale_setting_reaches_the_worker(tmp_path: Path) -> None:
+    """autoscale=(max, min) becomes the worker's pool bounds; an explicit flag wins."""
+    app = create_celery(TaskQueueSettings(home=tmp_path, autoscale=(4, 1)))
+    worker = app.Worker(pool="solo", quiet=True, redirect_stdouts=False)
+    assert (worker.max_concurrency, worker.min_concurrency) == (4, 1)
+    explicit = app.Worker(pool="solo", quiet=True, redirect_stdouts=False, autoscale="3,2")
+    assert (explicit.max_concurrency, explicit.min_concurrency) == (3, 2)
+    plain = create_celery(TaskQueueSettings(home=tmp_path)).Worker(pool="solo", quiet=True)
+    assert not plain.autoscale

@@ -12,24 +12,27 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 from celery.app.amqp import AMQP
+from celery.apps.worker import Worker
 
 from taskqueue_kit._results import add_if_absent, sent_meta
 from taskqueue_kit._routing import KitRouter, declare_queues, route_task
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask
 
-__all__ = ["KitAMQP", "KitCelery", "celery_config", "create_celery"]
+__all__ = ["KitAMQP", "KitCelery", "KitWorker", "celery_config", "create_celery"]
 
 logger = logging.getLogger("taskqueue_kit")
 
 TRACK_SENT_KEY = "taskqueue_track_sent"
 PROGRESS_INTERVAL_KEY = "taskqueue_progress_interval"
 PROFILE_KEY = "taskqueue_profile"
+AUTOSCALE_KEY = "taskqueue_autoscale"
 
 _PICKLE_WARNING = (
     "taskqueue-kit: allow_pickle=True: workers will unpickle messages and results, so anyone "
@@ -91,8 +94,7 @@ def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
         PROFILE_KEY: settings.profile,
     }
     if settings.autoscale is not None:
-        config["worker_autoscaler"] = "celery.worker.autoscale:Autoscaler"
-        config["worker_concurrency"] = settings.autoscale[0]
+        config[AUTOSCALE_KEY] = settings.autoscale
     return config
 
 
@@ -131,6 +133,24 @@ def create_celery(
     if temporary is not None:
         weakref.finalize(app, shutil.rmtree, temporary, ignore_errors=True)
     return app
+
+
+class KitWorker(Worker):
+    """``celery worker`` that takes its autoscale bounds from the settings.
+
+    Celery reads ``--autoscale`` only from the command line; with ``autoscale=(max, min)``
+    in the settings every worker of the app grows and shrinks its pool the same way. An
+    explicit ``--autoscale`` still wins.
+    """
+
+    def __init__(
+        self, app: Celery | None = None, hostname: str | None = None, **kwargs: Any
+    ) -> None:
+        app = app if app is not None else self.app
+        bounds = app.conf.get(AUTOSCALE_KEY) if app is not None else None
+        if kwargs.get("autoscale") is None and bounds:
+            kwargs["autoscale"] = [int(bounds[0]), int(bounds[1])]
+        super().__init__(app=app, hostname=hostname, **kwargs)
 
 
 class _WithoutArguments:
@@ -175,9 +195,15 @@ class KitCelery(Celery):
         backend._get_result_meta = result_meta
         return backend
 
+    @cached_property
+    def Worker(self) -> Any:
+        """``celery worker``'s class for this app: Celery's, with autoscale from settings."""
+        return self.subclass_with_self(KitWorker)
+
     def close(self) -> None:
         """Close broker connections and, unlike Celery's, this thread's result backend too."""
-        backend = self._local.__dict__.get("backend")
+        local: Any = getattr(self, "_local", None)
+        backend = getattr(local, "backend", None)
         if backend is not None:
             consumer = getattr(backend, "result_consumer", None)
             stop = getattr(consumer, "stop", None)

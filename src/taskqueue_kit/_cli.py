@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from taskqueue_kit._demo_cli import demo
 from taskqueue_kit._doctor import run_checks
 
 __all__ = ["main"]
@@ -55,6 +56,8 @@ def doctor(
         os._exit(1)
     click.echo("doctor: all checks passed")
 
+
+main.add_command(demo)
 
 if __name__ == "__main__":
     main()

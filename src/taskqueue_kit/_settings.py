@@ -65,7 +65,9 @@ class TaskQueueSettings(BaseSettings):
             in the worker; off unless you really need it.
         broker_transport_options: Passed to kombu as they are.
         progress_interval: Minimum seconds between two progress writes of one task.
-        autoscale: ``(max, min)`` worker processes, Celery's ``--autoscale``.
+        autoscale: ``(max, min)`` worker processes: every ``celery worker`` of the app
+            grows its pool up to ``max`` under load and shrinks to ``min`` when idle, as
+            with ``--autoscale=max,min`` (which still wins when given).
     """
 
     model_config = SettingsConfigDict(

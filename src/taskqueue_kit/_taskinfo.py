@@ -78,7 +78,22 @@ class TaskError(BaseModel):
 
 
 class TaskInfo(BaseModel):
-    """Everything a client needs to know about one task; always JSON-serialisable."""
+    """Everything a client needs to know about one task; always JSON-serialisable.
+
+    Attributes:
+        task_id: The id ``delay()`` returned.
+        state: Where the task is, as a :class:`TaskState`.
+        celery_state: Celery's raw state (``SENT``, ``STARTED``, ``PROGRESS``, ...).
+        name: The task name, when the backend record holds it.
+        queue: The queue the task was sent to.
+        progress: The last progress the task reported, while in ``progress``.
+        result: The return value, when ``succeeded`` (any JSON value).
+        error: Exception type and message as strings, when ``failed``, ``retrying`` or
+            ``revoked``.
+        retries: Retries so far.
+        date_done: When the task reached a final state.
+        ready: True in a final state: ``succeeded``, ``failed`` or ``revoked``.
+    """
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,0 +1,1 @@
+"""Tests of the sentiment example (``taskqueue_kit.demo``) and ``taskqueue-kit demo``."""
