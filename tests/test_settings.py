@@ -115,3 +115,11 @@ def test_default_queue_is_always_declared() -> None:
     assert settings.queues == ("main", "polarity")
     assert settings.all_queues == ("main", "polarity")
     assert TaskQueueSettings(queues=["polarity"]).queues == ("celery", "polarity")
+
+
+def test_autoscale_is_refused_on_the_embedded_broker() -> None:
+    """Celery's autoscaler loses tasks without its event loop, which the embedded broker lacks."""
+    with pytest.raises(ConfigurationError) as caught:
+        TaskQueueSettings(autoscale=(4, 1))
+    assert caught.value.field == "autoscale"
+    assert TaskQueueSettings(broker_url="redis://127.0.0.1:6379/0", autoscale=(4, 1)).autoscale

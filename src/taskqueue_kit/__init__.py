@@ -18,6 +18,7 @@ from taskqueue_kit._exceptions import (
 from taskqueue_kit._progress import Progress, report_progress
 from taskqueue_kit._retry import RetryingTask, RetryPolicy, retrying_task
 from taskqueue_kit._routing import route_task
+from taskqueue_kit._schedule import ScheduleEntry, beat_schedule, every
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask, revoke_task
 from taskqueue_kit._taskinfo import TaskError, TaskInfo, TaskState, get_task_info
@@ -32,6 +33,7 @@ __all__ = [
     "ResultDecodeError",
     "RetryPolicy",
     "RetryingTask",
+    "ScheduleEntry",
     "TaskError",
     "TaskInfo",
     "TaskNotFound",
@@ -40,8 +42,10 @@ __all__ = [
     "TaskState",
     "UnknownQueueError",
     "__version__",
+    "beat_schedule",
     "celery_config",
     "create_celery",
+    "every",
     "get_task_info",
     "report_progress",
     "retrying_task",

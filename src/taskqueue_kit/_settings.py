@@ -67,7 +67,9 @@ class TaskQueueSettings(BaseSettings):
         progress_interval: Minimum seconds between two progress writes of one task.
         autoscale: ``(max, min)`` worker processes: every ``celery worker`` of the app
             grows its pool up to ``max`` under load and shrinks to ``min`` when idle, as
-            with ``--autoscale=max,min`` (which still wins when given).
+            with ``--autoscale=max,min`` (which still wins when given). Needs RabbitMQ or
+            Redis: Celery's autoscaler loses tasks without the event loop the embedded
+            broker lacks.
     """
 
     model_config = SettingsConfigDict(
@@ -203,6 +205,14 @@ class TaskQueueSettings(BaseSettings):
             raise ConfigurationError(
                 f"task_soft_time_limit ({soft}) must be below task_time_limit ({hard})",
                 field="task_soft_time_limit",
+            )
+        if self.autoscale is not None and self.uses_embedded_broker:
+            # The embedded broker runs the worker without Celery's event loop, and in that
+            # mode the autoscaler loses track of tasks finished by processes it stops.
+            raise ConfigurationError(
+                "autoscale needs a broker with Celery's event loop (amqp:// or redis://); "
+                "with the embedded broker set a fixed --concurrency instead",
+                field="autoscale",
             )
         if self.profile != "production":
             return

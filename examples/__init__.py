@@ -1,0 +1,1 @@
+"""Runnable examples of taskqueue-kit; each folder has a README saying how to run it."""

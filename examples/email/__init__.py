@@ -1,0 +1,1 @@
+"""E-mail in the background: smtplib in a task that retries temporary refusals with backoff."""

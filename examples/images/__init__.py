@@ -1,0 +1,1 @@
+"""Processing an uploaded image: thumbnails in several sizes, progress per size."""

@@ -1,0 +1,1 @@
+"""Periodic tasks: a report and a clean-up on a beat schedule."""

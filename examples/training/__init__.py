@@ -1,0 +1,1 @@
+"""Offline model training: a naive Bayes review classifier trained in a task, with progress."""
