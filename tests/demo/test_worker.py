@@ -23,7 +23,6 @@ def test_worker_environment_rebuilds_the_same_settings(
         task_time_limit=30.0,
         send_events=True,
         broker_transport_options={"visibility_timeout": 60, "polling_interval": 0.1},
-        autoscale=(4, 2),
     )
     (tmp_path / ".env").write_text("TASKQUEUE_BROKER_URL=amqp://elsewhere//\n")
     base = {"CELERY_BROKER_URL": "amqp://seed//", "CELERY_CONFIG": "production", "PATH": "/bin"}
