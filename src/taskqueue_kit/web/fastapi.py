@@ -1,0 +1,275 @@
+"""FastAPI adapter: ``task_router`` puts chosen tasks behind one HTTP prefix.
+
+The event loop never waits on Celery: plain ``def`` endpoints run in FastAPI's thread pool,
+and the event stream reads status through ``anyio.to_thread`` between ``anyio.sleep``
+calls. A client that disconnects cancels its stream (sse-starlette watches for it), which
+ends the watching at its next await.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+
+from celery import Celery, Task
+from pydantic import BaseModel
+
+from taskqueue_kit._taskinfo import TaskInfo
+from taskqueue_kit.web import _core
+from taskqueue_kit.web._core import BatchAccepted, GroupInfo, Health, TaskAccepted, WebOptions
+
+try:
+    import anyio
+    from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, params
+    from sse_starlette import EventSourceResponse, ServerSentEvent
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "taskqueue_kit.web.fastapi needs FastAPI and sse-starlette: "
+        "pip install 'taskqueue-kit[fastapi]'"
+    ) from exc
+
+__all__ = ["task_router"]
+
+T = TypeVar("T")
+
+_DEFAULTS = WebOptions()
+
+
+def _problem(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": description}}
+
+
+_NOT_FOUND = _problem(404, "No record of this id (never sent, or expired)")
+_BAD_ID = _problem(422, "Malformed id")
+_SEND_PROBLEMS = {
+    **_problem(413, "Body over the size limit"),
+    **_problem(415, "Body is not JSON"),
+    **_problem(503, "Broker unavailable"),
+}
+
+
+def _answer(function: Callable[..., T], *args: Any) -> T:
+    """Call a core function, turning its refusal into FastAPI's ``HTTPException``."""
+    try:
+        return function(*args)
+    except _core.HTTPProblem as problem:
+        raise HTTPException(problem.status, problem.detail) from problem
+
+
+def _base(request: Request, suffix: str) -> str:
+    """The router's own prefix as the client reached it (after any outer prefix or mount)."""
+    return request.url.path.removesuffix(suffix)
+
+
+async def _json_only(request: Request) -> None:
+    """Refuse a body in another media type with 415, before FastAPI validates it."""
+    is_json = _core.is_json_content_type(request.headers.get("content-type"))
+    _answer(_core.require_json, await request.body(), is_json)
+
+
+def _with_body(endpoint: Callable[..., T], model: type[BaseModel]) -> Callable[..., T]:
+    """Declare ``model`` as the endpoint's JSON body, so FastAPI validates and documents it.
+
+    The model is built at run time from the task's signature, so it cannot be written in
+    an annotation; the endpoint's signature is rewritten instead, which FastAPI reads.
+    """
+    optional = not any(field.is_required() for field in model.model_fields.values())
+    body = inspect.Parameter(
+        "body",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[model, Body()],
+        default=None if optional else inspect.Parameter.empty,
+    )
+    request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+    endpoint.__signature__ = inspect.Signature([request, body])  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _add_task_routes(router: APIRouter, app: Celery, exposed: _core.ExposedTask) -> None:
+    """``POST /{name}`` and ``POST /{name}/batch`` for one task, with its own body models."""
+    name = exposed.name
+    doc = exposed.arguments.__doc__
+
+    def submit(*, request: Request, body: BaseModel | None) -> TaskAccepted:
+        arguments = body if body is not None else exposed.arguments()
+        task_id = _answer(_core.send, exposed, arguments)
+        return _core.links(_base(request, f"/{name}"), task_id)
+
+    def submit_batch(*, request: Request, body: BaseModel) -> BatchAccepted:
+        items: list[BaseModel] = body.items  # type: ignore[attr-defined]
+        group_id, task_ids = _answer(_core.send_batch, app, exposed, items)
+        return _core.batch_links(_base(request, f"/{name}/batch"), group_id, task_ids)
+
+    router.add_api_route(
+        f"/{name}",
+        _with_body(submit, exposed.arguments),
+        methods=["POST"],
+        status_code=202,
+        response_model=TaskAccepted,
+        dependencies=[Depends(_json_only)],
+        name=f"submit_{name}",
+        summary=f"Send task {name}",
+        description=doc,
+        responses=_SEND_PROBLEMS,
+    )
+    router.add_api_route(
+        f"/{name}/batch",
+        _with_body(submit_batch, exposed.batch),
+        methods=["POST"],
+        status_code=202,
+        response_model=BatchAccepted,
+        dependencies=[Depends(_json_only)],
+        name=f"submit_batch_{name}",
+        summary=f"Send a batch of task {name}",
+        description=f"One task per item, sent as a group; answers at once. {doc}",
+        responses=_SEND_PROBLEMS,
+    )
+
+
+async def _stream(app: Celery, first: TaskInfo, interval: float) -> AsyncIterator[ServerSentEvent]:
+    """One event per change of the task's status, until a final state.
+
+    Each read runs in a worker thread; the sleeps and reads are where a disconnect
+    cancels the stream.
+    """
+    tracker = _core.EventTracker()
+    info = first
+    while True:
+        event = tracker.observe(info)
+        if event is not None:
+            yield ServerSentEvent(data=event.data, event=event.name, id=str(event.id))
+        if tracker.done:
+            return
+        await anyio.sleep(interval)
+        info = await anyio.to_thread.run_sync(_core.read_task, app, first.task_id)
+
+
+def task_router(
+    celery_app: Celery,
+    *,
+    tasks: Iterable[Task[Any, Any]],
+    prefix: str = "/tasks",
+    dependencies: Sequence[params.Depends] | None = None,
+    tags: Sequence[str | Enum] | None = ("tasks",),
+    max_body_size: int = _DEFAULTS.max_body_size,
+    max_batch_items: int = _DEFAULTS.max_batch_items,
+    poll_interval: float = _DEFAULTS.poll_interval,
+    heartbeat: float = _DEFAULTS.heartbeat,
+    ping_timeout: float = _DEFAULTS.ping_timeout,
+) -> APIRouter:
+    """An ``APIRouter`` that sends ``tasks`` over HTTP and reports on them.
+
+    Only the tasks given are exposed. Each gets ``POST {prefix}/{name}`` (and ``/batch``),
+    with a body model built from its signature, listed in the OpenAPI schema. The
+    router also serves task status, an event stream, group status, revoke and health.
+
+    Args:
+        celery_app: The app the tasks are registered on.
+        tasks: The tasks to expose.
+        prefix: URL prefix of every route.
+        dependencies: Run before every route, e.g. ``[Depends(require_token)]`` for auth
+            or a rate limit.
+        tags: OpenAPI tags.
+        max_body_size: Largest request body in bytes; 413 above it.
+        max_batch_items: Most items in one batch request.
+        poll_interval: Seconds between status reads of an open event stream.
+        heartbeat: Seconds between keep-alive comments on an idle event stream.
+        ping_timeout: Seconds the health check waits for workers' answers.
+
+    Returns:
+        The router, for ``app.include_router``.
+
+    Raises:
+        TypeError: an item of ``tasks`` is not a task, or its signature has no model.
+        ValueError: a task is not registered on ``celery_app``, or an option is out of range.
+    """
+    options = WebOptions(
+        max_body_size=max_body_size,
+        max_batch_items=max_batch_items,
+        poll_interval=poll_interval,
+        heartbeat=heartbeat,
+        ping_timeout=ping_timeout,
+    )
+    exposed = _core.expose(celery_app, tasks, options)
+    router = APIRouter(
+        prefix=prefix,
+        tags=list(tags or ()),
+        dependencies=list(dependencies or ()),
+        max_body_size=options.max_body_size,
+    )
+
+    # Fixed paths first: /health and /groups/... must not be read as task ids.
+    @router.get(
+        "/health",
+        response_model=Health,
+        summary="Broker, backend and workers",
+        responses={503: {"model": Health, "description": "Broker or backend unreachable"}},
+    )
+    def health(response: Response) -> Health:
+        report = _core.check_health(celery_app, options)
+        if not report.ok:
+            response.status_code = 503
+        return report
+
+    @router.get(
+        "/groups/{group_id}",
+        response_model=GroupInfo,
+        summary="Status of a batch",
+        responses={**_NOT_FOUND, **_BAD_ID},
+    )
+    def group_status(group_id: str) -> GroupInfo:
+        return _answer(_core.group_info, celery_app, group_id)
+
+    for item in exposed.values():
+        _add_task_routes(router, celery_app, item)
+
+    @router.post("/{task_name}", include_in_schema=False)
+    @router.post("/{task_name}/batch", include_in_schema=False)
+    def not_exposed(task_name: str) -> None:
+        _answer(_core.lookup, exposed, task_name)
+
+    @router.get(
+        "/{task_id}/events",
+        response_class=EventSourceResponse,
+        summary="Status changes of a task, as server-sent events",
+        description="One event per change, named after the state, with the task's status "
+        "as JSON data; the stream ends after a final state.",
+        responses={
+            200: {
+                "description": "The stream of events",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **_NOT_FOUND,
+            **_BAD_ID,
+        },
+    )
+    async def events(task_id: str) -> EventSourceResponse:
+        first = await anyio.to_thread.run_sync(_answer, _core.task_info, celery_app, task_id)
+        return EventSourceResponse(
+            _stream(celery_app, first, options.poll_interval), ping=options.heartbeat
+        )
+
+    @router.get(
+        "/{task_id}",
+        response_model=TaskInfo,
+        summary="Status of a task",
+        responses={**_NOT_FOUND, **_BAD_ID},
+    )
+    def status(task_id: str) -> TaskInfo:
+        return _answer(_core.task_info, celery_app, task_id)
+
+    @router.delete(
+        "/{task_id}",
+        status_code=202,
+        response_model=TaskAccepted,
+        summary="Revoke a task",
+        description="A task still queued never runs; one already running goes on.",
+        responses={**_NOT_FOUND, **_BAD_ID, **_problem(503, "Broker unavailable")},
+    )
+    def revoke(task_id: str, request: Request) -> TaskAccepted:
+        _answer(_core.revoke, celery_app, task_id)
+        return _core.links(_base(request, f"/{task_id}"), task_id)
+
+    return router
