@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from taskqueue_kit._exceptions import InvalidTaskId, UnknownQueueError
 from taskqueue_kit._progress import Progress
+from taskqueue_kit._task import revoke_task
 from taskqueue_kit._taskinfo import TaskInfo, TaskState, get_task_info, validate_task_id
 from taskqueue_kit.web._arguments import (
     ExposedTask,
@@ -190,14 +191,16 @@ def task_info(app: Celery, task_id: str) -> TaskInfo:
 
 
 def revoke(app: Celery, task_id: str) -> TaskInfo:
-    """Ask every worker to drop the task: a queued one never runs, a running one goes on.
+    """Ask every worker to drop the task and record it as revoked at once.
+
+    A queued task never runs on a worker that got the revoke; a running one goes on.
 
     Raises:
         HTTPProblem: 422 malformed id, 404 unknown id, 503 broker unavailable.
     """
-    info = task_info(app, task_id)
-    _sending(lambda: app.control.revoke(task_id))
-    return info
+    task_info(app, task_id)  # 422 and 404 before anything is sent
+    _sending(lambda: revoke_task(app, task_id))
+    return task_info(app, task_id)
 
 
 def aggregate(group_id: str, infos: Sequence[TaskInfo]) -> GroupInfo:
