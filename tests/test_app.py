@@ -86,9 +86,7 @@ def test_testing_profile_isolates_each_app() -> None:
 def test_autoscale_setting_reaches_the_worker(tmp_path: Path) -> None:
     """autoscale=(max, min) becomes the worker's pool bounds; an explicit flag wins."""
     redis = "redis://127.0.0.1:6379/0"  # nothing connects: only the worker's setup is read
-    app = create_celery(
-        TaskQueueSettings(broker_url=redis, result_backend=redis, autoscale=(4, 1))
-    )
+    app = create_celery(TaskQueueSettings(broker_url=redis, result_backend=redis, autoscale=(4, 1)))
     worker = app.Worker(pool="solo", quiet=True, redirect_stdouts=False)
     assert (worker.max_concurrency, worker.min_concurrency) == (4, 1)
     explicit = app.Worker(pool="solo", quiet=True, redirect_stdouts=False, autoscale="3,2")
