@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,15 +83,25 @@ def test_testing_profile_isolates_each_app() -> None:
     assert first.conf.broker_url.startswith("tqsqlite://")
 
 
-# CI and this machine run as root; Celery warns about that whenever a Worker is built.
-@pytest.mark.filterwarnings("ignore::celery.exceptions.SecurityWarning")
-def test_autoscale_setting_reaches_the_worker(tmp_path: Path) -> None:
+_WORKER_BOUNDS = """
+import sys, warnings
+from taskqueue_kit import TaskQueueSettings, create_celery
+warnings.simplefilter("ignore")  # Celery warns that this machine runs workers as root
+redis = "redis://127.0.0.1:6379/0"  # nothing connects: only the worker's setup is read
+app = create_celery(TaskQueueSettings(broker_url=redis, result_backend=redis, autoscale=(4, 1)))
+explicit = {"autoscale": sys.argv[1]} if len(sys.argv) > 1 else {}
+worker = app.Worker(pool="solo", quiet=True, redirect_stdouts=False, **explicit)
+print(worker.max_concurrency, worker.min_concurrency)
+"""
+
+
+@pytest.mark.parametrize(("flag", "bounds"), [((), "4 1"), (("3,2",), "3 2")])
+def test_autoscale_setting_reaches_the_worker(flag: tuple[str, ...], bounds: str) -> None:
     """autoscale=(max, min) becomes the worker's pool bounds; an explicit flag wins."""
-    redis = "redis://127.0.0.1:6379/0"  # nothing connects: only the worker's setup is read
-    app = create_celery(TaskQueueSettings(broker_url=redis, result_backend=redis, autoscale=(4, 1)))
-    worker = app.Worker(pool="solo", quiet=True, redirect_stdouts=False)
-    assert (worker.max_concurrency, worker.min_concurrency) == (4, 1)
-    explicit = app.Worker(pool="solo", quiet=True, redirect_stdouts=False, autoscale="3,2")
-    assert (explicit.max_concurrency, explicit.min_concurrency) == (3, 2)
-    plain = create_celery(TaskQueueSettings(home=tmp_path)).Worker(pool="solo", quiet=True)
-    assert not plain.autoscale
+    # In a subprocess: building a Worker switches on Celery's process-wide worker
+    # optimizations, which would change how later in-process workers run their tasks.
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_BOUNDS, *flag],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split() == bounds.split()
