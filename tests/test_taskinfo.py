@@ -165,9 +165,11 @@ def test_forged_failure_record_stays_strings(embedded_app: Celery, tmp_path: Pat
 
 @pytest.mark.parametrize("bad", ["", "a" * 256, "abc/def", "id with space", "x\n", "é"])
 def test_malformed_ids_are_refused(embedded_app: Celery, bad: str) -> None:
-    """Empty, over-long and odd-character ids raise InvalidTaskId."""
+    """Empty, over-long and odd-character ids raise InvalidTaskId, for reads and revokes."""
     with pytest.raises(InvalidTaskId):
         get_task_info(bad, app=embedded_app)
+    with pytest.raises(InvalidTaskId):
+        revoke_task(embedded_app, bad)
 
 
 def test_readable_from_another_process(taskqueue_settings: TaskQueueSettings) -> None:

@@ -15,6 +15,7 @@ from celery.utils.objects import Bunch
 from celery.worker import state as worker_state
 
 from taskqueue_kit._results import read_meta
+from taskqueue_kit._taskinfo import validate_task_id
 
 __all__ = ["KitTask", "revoke_task"]
 
@@ -44,7 +45,11 @@ def revoke_task(app: Celery, task_id: str, *, terminate: bool = False) -> None:
 
     The record makes the state read ``revoked`` at once, even before a worker sees the
     message; a worker that knows of the revoke skips the task when it reaches it.
+
+    Raises:
+        InvalidTaskId: the id is malformed.
     """
+    validate_task_id(task_id)
     app.control.revoke(task_id, terminate=terminate)
     meta = read_meta(app, task_id) or {}
     if meta.get("status") in _FINISHED:
