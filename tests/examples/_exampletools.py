@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from _support import free_port, wait_until
 
-def wait_until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["free_port", "record_states", "wait_until"]
 
 
 def record_states(monkeypatch: pytest.MonkeyPatch, task: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -11,15 +11,13 @@ import asyncio
 import contextlib
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import _webtasks
 import httpx
-import pytest
 import uvicorn
 from celery import Celery
 from fastapi import Depends, FastAPI, HTTPException
@@ -27,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from _support import wait_until
 from taskqueue_kit import TaskInfo, TaskQueueSettings, TaskState, create_celery
 from taskqueue_kit.web.fastapi import task_router
 from taskqueue_kit.web.flask import init_app, task_blueprint
@@ -134,24 +133,6 @@ def served_client(kind: str, celery_app: Celery, **options: Any) -> Iterator[htt
         httpx.Client(base_url=server.base_url, timeout=30) as client,
     ):
         yield client
-
-
-def wait_until(
-    condition: Callable[[], Any],
-    *,
-    timeout: float = 20,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> Any:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def wait_for_state(
