@@ -32,7 +32,9 @@ def _environment(settings: TaskQueueSettings) -> dict[str, str]:
         "TASKQUEUE_HOME": str(settings.home),
         "TASKQUEUE_DEFAULT_QUEUE": settings.default_queue,
         "TASKQUEUE_PROGRESS_INTERVAL": str(settings.progress_interval),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(WEB_DIR), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(WEB_DIR), str(WEB_DIR.parent), os.environ.get("PYTHONPATH")])
+        ),
     }
     if settings.broker_url:
         env["TASKQUEUE_BROKER_URL"] = settings.broker_url
