@@ -7,25 +7,19 @@ against either, through a real HTTP stack.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import _webtasks
 import httpx
-import uvicorn
 from celery import Celery
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
 
-from _support import wait_until
+from _support import serve, wait_until
 from taskqueue_kit import TaskInfo, TaskQueueSettings, TaskState, create_celery
 from taskqueue_kit.web.fastapi import task_router
 from taskqueue_kit.web.flask import init_app, task_blueprint
@@ -71,58 +65,6 @@ def make_web_app(kind: str, celery_app: Celery, *, guarded: bool = False, **opti
         blueprint.before_request(_flask_require_token)
     flask_app.register_blueprint(blueprint)
     return flask_app
-
-
-@dataclass
-class Server:
-    """A web app on a loopback port; ``loop`` is uvicorn's event loop (FastAPI only)."""
-
-    base_url: str
-    loop: asyncio.AbstractEventLoop | None
-
-
-@contextlib.contextmanager
-def serve(kind: str, web_app: Any) -> Iterator[Server]:
-    """Serve ``web_app`` on 127.0.0.1 and a free port for the length of the block."""
-    if kind == "flask":
-        wsgi = make_server("127.0.0.1", 0, web_app, threaded=True)
-        thread = threading.Thread(target=wsgi.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield Server(f"http://127.0.0.1:{wsgi.server_port}", None)
-        finally:
-            wsgi.shutdown()
-            thread.join(10)
-            wsgi.server_close()
-        return
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        web_app, log_level="warning", log_config=None, ws="none", http="h11",
-        lifespan="off", timeout_graceful_shutdown=2,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    loop = asyncio.new_event_loop()
-
-    async def run() -> None:
-        await server.serve(sockets=[listener])
-        # sse-starlette keeps one shutdown watcher per event loop; end it with the server.
-        leftovers = asyncio.all_tasks() - {asyncio.current_task()}
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, timeout=10, what="uvicorn to start")
-        yield Server(f"http://127.0.0.1:{listener.getsockname()[1]}", loop)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        if not thread.is_alive():
-            loop.close()
-        listener.close()
 
 
 @contextlib.contextmanager
