@@ -37,6 +37,7 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "kit, track_sent off": {"taskqueue_track_sent": False},
     "kit, task_track_started off": {"task_track_started": False},
     "kit, result_extended off": {"result_extended": False},
+    "kit, prefetch 4": {"worker_prefetch_multiplier": 4},
 }
 
 

@@ -14,13 +14,14 @@ import weakref
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
+from celery.app import backends
 from celery.app.amqp import AMQP
 from celery.apps.worker import Worker
 
-from taskqueue_kit._results import add_if_absent, sent_meta
+from taskqueue_kit._results import begin_add_if_absent, sent_meta
 from taskqueue_kit._routing import KitRouter, declare_queues, route_task
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask
@@ -28,6 +29,8 @@ from taskqueue_kit._task import KitTask
 __all__ = ["KitAMQP", "KitCelery", "KitWorker", "celery_config", "create_celery"]
 
 logger = logging.getLogger("taskqueue_kit")
+
+T = TypeVar("T")
 
 TRACK_SENT_KEY = "taskqueue_track_sent"
 PROGRESS_INTERVAL_KEY = "taskqueue_progress_interval"
@@ -177,7 +180,13 @@ class KitCelery(Celery):
     """``celery.Celery`` whose result records carry task name, queue and retries, not args."""
 
     def _get_backend(self) -> Any:
-        backend = super()._get_backend()  # type: ignore[misc]
+        found: Any = backends.by_url(self.backend_cls or self.conf.result_backend, self.loader)
+        backend_cls, url = found
+        if backend_cls.__module__ == "celery.backends.redis":  # imports redis-py: an extra
+            from taskqueue_kit._redis import kit_backend_class
+
+            backend_cls = kit_backend_class(backend_cls)
+        backend = backend_cls(app=self, url=url)
         build_meta = backend._get_result_meta
 
         def result_meta(
@@ -230,22 +239,49 @@ class KitAMQP(AMQP):
     def _create_task_sender(self) -> Callable[..., Any]:
         send: Callable[..., Any] = super()._create_task_sender()  # type: ignore[misc]
         app = self.app
-        if not app.conf.get(TRACK_SENT_KEY):
-            return send
+        track_sent = bool(app.conf.get(TRACK_SENT_KEY))
 
         def send_task_message(producer: Any, name: str, message: Any, **kwargs: Any) -> Any:
-            headers = message[0]
             queue = kwargs.get("queue")
+            if kwargs.get("declare") is None and _declared(producer, queue):
+                # Celery asks kombu to declare the queue on every send, and kombu binds a
+                # copy of it before finding it in the connection's cache of declarations.
+                kwargs["declare"] = []
+            if not track_sent:
+                return send(producer, name, message, **kwargs)
+            headers = message[0]
             queue_name = queue if isinstance(queue, str) or queue is None else queue.name
             task_id = headers["id"]
+            meta = sent_meta(task_id, name, queue_name, headers.get("retries", 0))
+            finish = _guarded(task_id, lambda: begin_add_if_absent(app, task_id, meta))
             try:
-                add_if_absent(
-                    app, task_id, sent_meta(task_id, name, queue_name, headers.get("retries", 0))
-                )
-            except Exception:  # a status record must never stop the task itself
-                logger.warning(
-                    "taskqueue-kit: could not record task %s as sent", task_id, exc_info=True
-                )
-            return send(producer, name, message, **kwargs)
+                return send(producer, name, message, **kwargs)
+            finally:
+                if finish is not None:
+                    _guarded(task_id, finish)
 
         return send_task_message
+
+
+def _declared(producer: Any, queue: Any) -> bool:
+    """Whether kombu already declared ``queue`` on the producer's connection.
+
+    kombu's own cache (``Connection.declared_entities``, cleared on every reconnect) is
+    what ``maybe_declare`` consults; reading it first keeps kombu's semantics exactly.
+    """
+    if queue is None or isinstance(queue, str):
+        return False
+    declared: set[int] | None = getattr(producer.connection, "declared_entities", None)
+    return declared is not None and hash(queue) in declared
+
+
+def _guarded(task_id: str, step: Callable[[], T]) -> T | None:
+    """Run one step of writing the sent record; a failure is logged, never raised.
+
+    A status record must never stop the task itself from being sent.
+    """
+    try:
+        return step()
+    except Exception:
+        logger.warning("taskqueue-kit: could not record task %s as sent", task_id, exc_info=True)
+        return None

@@ -9,6 +9,7 @@ friends). Others fall back to Celery's reader with exception rebuilding switched
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 
 from taskqueue_kit._exceptions import ConfigurationError, ResultDecodeError
 
-__all__ = ["SENT", "add_if_absent", "read_meta", "sent_meta"]
+__all__ = ["SENT", "add_if_absent", "begin_add_if_absent", "read_meta", "sent_meta"]
 
 logger = logging.getLogger("taskqueue_kit")
 
@@ -100,7 +101,26 @@ def add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> bool:
     A fast worker may already have written STARTED, and a retry republishes the same id:
     neither may be overwritten by the ``SENT`` record.
     """
+    return begin_add_if_absent(app, task_id, meta)()
+
+
+def begin_add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> Callable[[], bool]:
+    """Start :func:`add_if_absent`; the returned function finishes it and says if it stored.
+
+    A backend that can send the write now and read its reply later (the kit's Redis
+    backend) lets the caller publish in between, overlapping two round trips; every other
+    backend writes before this returns. Call the returned function exactly once.
+    """
     backend = _backend(app)
+    own_begin = getattr(backend, "begin_add_meta_if_absent", None)
+    if callable(own_begin):
+        finish: Callable[[], bool] = own_begin(task_id, meta)
+        return finish
+    stored = _add_now(backend, task_id, meta)
+    return lambda: stored
+
+
+def _add_now(backend: Any, task_id: str, meta: dict[str, Any]) -> bool:
     own_adder = getattr(backend, "add_meta_if_absent", None)
     if callable(own_adder):
         return bool(own_adder(task_id, meta))

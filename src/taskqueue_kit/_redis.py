@@ -1,0 +1,185 @@
+"""The kit's Redis result backend: Celery's, with the round trips it does not need removed.
+
+``create_celery`` uses it wherever Celery would use ``RedisBackend`` (``redis://``,
+``rediss://``, ``sentinel://``); the stored records and channels are Celery's own, so
+plain Celery clients and Flower read them as before. Three changes:
+
+* **No subscription per send.** Celery subscribes the sender to every task's result
+  channel in case it calls ``.get()``, and unsubscribes when the ``AsyncResult`` is
+  garbage-collected: two commands per task that a web process never uses. Here the
+  subscription is made by ``.get()`` (and ``then()``, ``join_native()``) itself, which
+  Celery already does and follows with a read of the stored state, so nothing is missed.
+* **One round trip per state written.** Celery reads the record before every write (to
+  keep a stored ``SUCCESS``) and then writes it with ``PUBLISH`` in a second round trip; a
+  task that reports ``STARTED`` pays four. A Lua script does the same check, write and
+  publish atomically in one, which also closes the gap between Celery's read and write.
+* **The sent record overlaps the publish.** ``SET NX`` goes out before the task is
+  published and its reply is read after, so the sender waits for one network round trip
+  instead of two, and ``apply_async`` still returns only once the record is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from celery import states
+from celery.backends.redis import RedisBackend, SentinelBackend
+from celery.exceptions import BackendStoreError
+from kombu.utils.encoding import bytes_to_str
+from redis.exceptions import NoScriptError
+
+__all__ = ["KitRedisBackend", "KitSentinelBackend", "kit_backend_class"]
+
+# KEYS[1]: the task's key. ARGV: the encoded record, its time to live in seconds (0: none).
+# A stored SUCCESS is kept, as Celery's key/value backends do (a redelivered duplicate must
+# not undo it); anything that is not a JSON object with that status is overwritten.
+_STORE_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, meta = pcall(cjson.decode, current)
+  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then
+    return 0
+  end
+end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+"""
+_STORE_SHA = hashlib.sha1(_STORE_SCRIPT.encode()).hexdigest()
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _resp(parts: list[bytes]) -> bytes:
+    """One Redis command in the wire protocol, packed without redis-py's generic encoder."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+class KitRedisBackend(RedisBackend):
+    """Celery's ``RedisBackend`` without per-send subscriptions, one round trip a state."""
+
+    # Set by Celery's backends at run time; celery-types does not declare them.
+    expires: int | None
+    failure_expires: int | None
+    serializer: str
+    _get_result_meta: Callable[..., dict[str, Any]]
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        """Subscribe to nothing at send time; ``.get()`` subscribes when it is called."""
+
+    def begin_add_meta_if_absent(self, task_id: str, meta: dict[str, Any]) -> Callable[[], bool]:
+        """Send ``SET key meta NX`` now; the returned function reads the reply.
+
+        Call the function exactly once, whatever happens in between: it hands the
+        connection back. One connection is kept aside for these writes, so the pool's
+        bookkeeping is paid once rather than per task.
+
+        Returns:
+            A function returning whether the record was stored (False: one existed).
+        """
+        # Celery's JSON encoding is kombu's, which would also turn dates and bytes into
+        # tagged values; the sent record holds only strings, numbers and None.
+        value = json.dumps(meta) if self.serializer == "json" else self.encode(meta)
+        parts = [b"SET", _bytes(self.get_key_for_task(task_id)), _bytes(value), b"NX"]
+        if self.expires:
+            parts += [b"EX", b"%d" % int(self.expires)]
+        connection = self._take_connection()
+        try:
+            connection.send_packed_command([_resp(parts)])
+        except BaseException:
+            connection.disconnect()
+            self._give_back(connection)
+            raise
+
+        def finish() -> bool:
+            try:
+                return connection.read_response() is not None
+            except BaseException:
+                connection.disconnect()
+                raise
+            finally:
+                self._give_back(connection)
+
+        return finish
+
+    def _take_connection(self) -> Any:
+        spare = self.__dict__.pop("_kit_spare_connection", None)  # atomic: one taker wins
+        if spare is not None and spare[0] == os.getpid():
+            return spare[1]
+        # None, or inherited across a fork: its socket is the parent's, so leave it alone.
+        pool = self.client.connection_pool
+        try:
+            return pool.get_connection()
+        except TypeError:  # redis-py before 5.3 needs a command name
+            return pool.get_connection("SET")
+
+    def _give_back(self, connection: Any) -> None:
+        if "_kit_spare_connection" in self.__dict__:  # another thread's is kept already
+            self.client.connection_pool.release(connection)
+        else:
+            self.__dict__["_kit_spare_connection"] = (os.getpid(), connection)
+
+    def add_meta_if_absent(self, task_id: str, meta: dict[str, Any]) -> bool:
+        """Store ``meta`` unless the task already has a record; True when it was stored."""
+        return self.begin_add_meta_if_absent(task_id, meta)()
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if self.serializer != "json":  # the script reads the stored status as JSON
+            return super()._store_result(  # type: ignore[misc]  # not in celery-types
+                task_id, result, state, traceback, request=request, **kwargs
+            )
+        meta = self._get_result_meta(
+            result=result, state=state, traceback=traceback, request=request
+        )
+        meta["task_id"] = bytes_to_str(task_id)
+        value = self.encode(meta)
+        if isinstance(value, str) and len(value) > self._MAX_STR_VALUE_SIZE:
+            raise BackendStoreError(
+                "value too large for Redis backend", state=state, task_id=task_id
+            )
+        expires = self.failure_expires if state == states.FAILURE else self.expires
+        self.ensure(self._store_atomically, (self.get_key_for_task(task_id), value, expires or 0))
+        return result
+
+    def _store_atomically(self, key: Any, value: Any, expires: int) -> None:
+        try:
+            self.client.evalsha(_STORE_SHA, 1, key, value, int(expires))
+        except NoScriptError:  # first use on this server, or after SCRIPT FLUSH
+            self.client.eval(_STORE_SCRIPT, 1, key, value, int(expires))
+
+
+class KitSentinelBackend(KitRedisBackend, SentinelBackend):
+    """Celery's ``SentinelBackend`` with the same changes as :class:`KitRedisBackend`."""
+
+
+_REPLACEMENTS: dict[type[Any], type[Any]] = {
+    RedisBackend: KitRedisBackend,
+    SentinelBackend: KitSentinelBackend,
+}
+
+
+def kit_backend_class(backend_cls: type[Any]) -> type[Any]:
+    """The kit's class for a Celery backend class; any other class is returned unchanged."""
+    return _REPLACEMENTS.get(backend_cls, backend_cls)
