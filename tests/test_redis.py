@@ -1,0 +1,188 @@
+"""The kit's Redis result backend: fewer round trips than Celery's, the same records and results."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery, states
+from celery.backends.redis import RedisBackend
+from celery.signals import before_task_publish
+
+from taskqueue_kit import TaskQueueSettings, TaskState, create_celery, get_task_info
+from taskqueue_kit._redis import KitRedisBackend, kit_backend_class
+from taskqueue_kit._results import add_if_absent, begin_add_if_absent, read_meta, sent_meta
+from taskqueue_kit.testing import BrokerTarget, resolve_broker, run_worker, unique_name
+from tests._support import wait_until
+
+
+@pytest.fixture
+def redis_target(pytestconfig: pytest.Config) -> BrokerTarget:
+    return resolve_broker(pytestconfig, "redis")
+
+
+@pytest.fixture
+def redis_app(redis_target: BrokerTarget, tmp_path: Path) -> Iterator[Celery]:
+    """A kit app whose broker and result backend are this machine's Redis."""
+    settings = TaskQueueSettings(
+        broker_url=redis_target.broker_url,
+        result_backend=redis_target.result_backend,
+        home=tmp_path,
+        default_queue=unique_name("redis"),
+    )
+    app = create_celery(settings, main="redis-backend")
+
+    @app.task(name="double", shared=False)
+    def double(x: int) -> int:
+        return 2 * x
+
+    yield app
+    app.close()
+
+
+def _count_commands(backend: Any) -> list[str]:
+    """Record every command and pipeline the backend's client runs, in order."""
+    calls: list[str] = []
+    client = backend.client
+    execute, pipeline = client.execute_command, client.pipeline
+
+    def counting_execute(*args: Any, **options: Any) -> Any:
+        calls.append(str(args[0]))
+        return execute(*args, **options)
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        calls.append("PIPELINE")
+        return pipeline(*args, **kwargs)
+
+    client.execute_command = counting_execute
+    client.pipeline = counting_pipeline
+    return calls
+
+
+def test_redis_urls_get_the_kit_backend(redis_app: Celery) -> None:
+    """create_celery's apps use the kit's subclass for redis://; other classes are kept."""
+    assert type(redis_app.backend) is KitRedisBackend
+    assert kit_backend_class(RedisBackend) is KitRedisBackend
+    assert kit_backend_class(dict) is dict
+
+
+def test_sending_subscribes_to_nothing_unlike_plain_celery(
+    redis_app: Celery, redis_target: BrokerTarget
+) -> None:
+    """Celery subscribes the sender to every task sent; the kit's backend to none."""
+    queue = unique_name("plain")
+    plain = Celery("plain", broker=redis_target.broker_url, backend=redis_target.result_backend)
+    plain.conf.update(task_default_queue=queue, accept_content=["json"])
+    try:
+        kept = plain.send_task("double", args=(1,))  # kept: collecting it would unsubscribe
+        assert plain.backend.result_consumer.subscribed_to, "plain Celery should subscribe"
+        kit_result = redis_app.tasks["double"].delay(1)
+        assert not redis_app.backend.result_consumer.subscribed_to
+        assert kept.id != kit_result.id
+    finally:
+        with plain.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+        plain.close()
+
+
+def test_get_receives_results_sent_before_and_after_it_subscribes(redis_app: Celery) -> None:
+    """.get() subscribes then reads the stored state: an early result is not missed."""
+    double = redis_app.tasks["double"]
+    with run_worker(redis_app):
+        assert double.delay(21).get(timeout=20) == 42
+        early = double.delay(5)
+        wait_until(
+            lambda: get_task_info(early.id, app=redis_app).state is TaskState.SUCCEEDED,
+            what="the early task to succeed",
+        )
+        assert not redis_app.backend.result_consumer.subscribed_to
+        assert early.get(timeout=5) == 10
+
+
+def test_a_state_is_stored_in_one_round_trip(redis_app: Celery) -> None:
+    """Celery reads then writes in two round trips; the kit's script does both in one."""
+    backend = redis_app.backend
+    task_id = unique_name("one-trip")
+    calls = _count_commands(backend)
+    backend.store_result(task_id, {"pid": 1}, states.STARTED)
+    backend.store_result(task_id, 3, states.SUCCESS)
+    assert calls == ["EVALSHA", "EVALSHA"]
+    meta = read_meta(redis_app, task_id)
+    assert meta is not None
+    assert (meta["status"], meta["result"], meta["task_id"]) == ("SUCCESS", 3, task_id)
+
+
+def test_a_stored_success_is_never_overwritten(redis_app: Celery) -> None:
+    """A redelivered duplicate's STARTED or FAILURE does not undo a SUCCESS, as in Celery."""
+    backend = redis_app.backend
+    task_id = unique_name("kept")
+    backend.store_result(task_id, 1, states.SUCCESS)
+    backend.store_result(task_id, {"pid": 2}, states.STARTED)
+    backend.mark_as_failure(task_id, RuntimeError("late duplicate"))
+    meta = read_meta(redis_app, task_id)
+    assert meta is not None
+    assert (meta["status"], meta["result"]) == ("SUCCESS", 1)
+
+
+def test_a_failure_replaces_started_and_keeps_its_own_expiry(redis_app: Celery) -> None:
+    """Non-final states are overwritten, and the record expires as Celery's would."""
+    backend = redis_app.backend
+    task_id = unique_name("failed")
+    backend.store_result(task_id, {"pid": 3}, states.STARTED)
+    backend.mark_as_failure(task_id, ValueError("boom"))
+    meta = read_meta(redis_app, task_id)
+    assert meta is not None
+    assert meta["status"] == "FAILURE"
+    ttl = backend.client.ttl(backend.get_key_for_task(task_id))
+    assert 0 < ttl <= int(redis_app.conf.result_expires)
+
+
+def test_the_script_is_loaded_again_after_a_script_flush(redis_app: Celery) -> None:
+    """NOSCRIPT (a restarted or flushed server) falls back to EVAL, which reloads it."""
+    backend = redis_app.backend
+    backend.client.script_flush()
+    task_id = unique_name("flushed")
+    backend.store_result(task_id, 7, states.SUCCESS)
+    meta = read_meta(redis_app, task_id)
+    assert meta is not None
+    assert meta["result"] == 7
+
+
+def test_the_sent_record_is_added_once_and_its_connection_reused(redis_app: Celery) -> None:
+    """SET NX: a second record for the same id is refused; the spare connection is reused."""
+    task_id = unique_name("sent")
+    meta = sent_meta(task_id, "double", "celery", 0)
+    finish = begin_add_if_absent(redis_app, task_id, meta)
+    spare = redis_app.backend.__dict__.get("_kit_spare_connection")
+    assert finish() is True
+    assert add_if_absent(redis_app, task_id, dict(meta, retries=1)) is False
+    stored = read_meta(redis_app, task_id)
+    assert stored is not None
+    assert (stored["status"], stored["retries"]) == ("SENT", 0)
+    held = redis_app.backend.__dict__["_kit_spare_connection"]
+    assert held[0] == os.getpid()
+    assert spare is None or spare is held
+
+
+def test_the_queue_is_declared_once_per_connection(redis_app: Celery) -> None:
+    """Celery asks to declare the queue on every send; after the first, the kit passes none."""
+    seen: list[Any] = []
+
+    def record(declare: Any = None, **_: Any) -> None:
+        seen.append(list(declare or []))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        double = redis_app.tasks["double"]
+        with redis_app.producer_or_acquire() as producer:
+            double.apply_async((1,), producer=producer)
+            double.apply_async((2,), producer=producer)
+            producer.connection.declared_entities.clear()  # what kombu does on reconnect
+            double.apply_async((3,), producer=producer)
+    finally:
+        before_task_publish.disconnect(record)
+    queue = redis_app.conf.task_default_queue
+    assert [[q.name for q in declared] for declared in seen] == [[queue], [], [queue]]
