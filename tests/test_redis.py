@@ -11,12 +11,12 @@ import pytest
 from celery import Celery, states
 from celery.backends.redis import RedisBackend
 from celery.signals import before_task_publish
+from tests._support import wait_until
 
 from taskqueue_kit import TaskQueueSettings, TaskState, create_celery, get_task_info
 from taskqueue_kit._redis import KitRedisBackend, kit_backend_class
 from taskqueue_kit._results import add_if_absent, begin_add_if_absent, read_meta, sent_meta
 from taskqueue_kit.testing import BrokerTarget, resolve_broker, run_worker, unique_name
-from tests._support import wait_until
 
 
 @pytest.fixture

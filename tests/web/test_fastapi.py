@@ -77,6 +77,31 @@ def test_links_follow_an_outer_prefix(embedded_app: Celery) -> None:
         assert client.get(links["status_url"]).json()["state"] == "queued"
 
 
+def test_more_concurrent_sends_than_send_concurrency_all_succeed(embedded_app: Celery) -> None:
+    """Sends beyond the limit wait for a thread instead of failing; every id is recorded."""
+    api = FastAPI()
+    api.include_router(task_router(embedded_app, tasks=[_webtasks.add], send_concurrency=2))
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            posts = [client.post("/tasks/webtest.add", json={"x": i, "y": 1}) for i in range(24)]
+            return await asyncio.gather(*posts)
+
+    with serve("fastapi", api) as server:
+        answers = asyncio.run(post_all())
+    assert [answer.status_code for answer in answers] == [202] * 24
+    ids = {answer.json()["task_id"] for answer in answers}
+    assert len(ids) == 24
+    assert {_core.task_info(embedded_app, task_id).state for task_id in ids} == {"queued"}
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_send_concurrency_below_one_is_refused(embedded_app: Celery, bad: int) -> None:
+    """A router that could never send is refused when it is built, naming the option."""
+    with pytest.raises(ValueError, match="send_concurrency"):
+        task_router(embedded_app, tasks=[_webtasks.add], send_concurrency=bad)
+
+
 # -- schemathesis ---------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.message import Message
 from typing import Any
 
 from celery import Celery, Task
@@ -160,12 +159,9 @@ def is_json_content_type(value: str | None) -> bool:
     """True for ``application/json`` and ``application/*+json``, parameters aside."""
     if not value:
         return False
-    header = Message()
-    header["content-type"] = value
-    subtype = header.get_content_subtype()
-    return header.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
+    # The media type is what precedes the first ';' (RFC 9110 8.3.1), case-insensitive.
+    maintype, _, subtype = value.split(";", 1)[0].strip().lower().partition("/")
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def require_json(body: bytes, is_json: bool) -> None:

@@ -9,7 +9,7 @@ ends the watching at its next await.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +22,8 @@ from taskqueue_kit.web._core import BatchAccepted, GroupInfo, Health, TaskAccept
 
 try:
     import anyio
-    from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, params
+    from fastapi import APIRouter, Body, HTTPException, Request, Response, params
+    from fastapi.routing import APIRoute
     from sse_starlette import EventSourceResponse, ServerSentEvent
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
@@ -63,10 +64,22 @@ def _base(request: Request, suffix: str) -> str:
     return request.url.path.removesuffix(suffix)
 
 
-async def _json_only(request: Request) -> None:
-    """Refuse a body in another media type with 415, before FastAPI validates it."""
-    is_json = _core.is_json_content_type(request.headers.get("content-type"))
-    _answer(_core.require_json, await request.body(), is_json)
+class _JsonBodyRoute(APIRoute):
+    """A route whose body must be JSON: 415 for another media type, before FastAPI parses it.
+
+    Checked in the route's handler rather than in a dependency: solving one more
+    dependency on every request costs more than the check itself.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def json_only(request: Request) -> Response:
+            is_json = _core.is_json_content_type(request.headers.get("content-type"))
+            _answer(_core.require_json, await request.body(), is_json)  # cached for FastAPI
+            return await handler(request)
+
+        return json_only
 
 
 def _with_body(endpoint: Callable[..., T], model: type[BaseModel]) -> Callable[..., T]:
@@ -87,14 +100,20 @@ def _with_body(endpoint: Callable[..., T], model: type[BaseModel]) -> Callable[.
     return endpoint
 
 
-def _add_task_routes(router: APIRouter, app: Celery, exposed: _core.ExposedTask) -> None:
+def _add_task_routes(
+    router: APIRouter, app: Celery, exposed: _core.ExposedTask, limiter: anyio.CapacityLimiter
+) -> None:
     """``POST /{name}`` and ``POST /{name}/batch`` for one task, with its own body models."""
     name = exposed.name
     doc = exposed.arguments.__doc__
 
-    def submit(*, request: Request, body: BaseModel | None) -> TaskAccepted:
+    async def submit(*, request: Request, body: BaseModel | None) -> TaskAccepted:
         arguments = body if body is not None else exposed.arguments()
-        task_id = _answer(_core.send, exposed, arguments)
+        # Validation and the answer stay on the event loop; only the blocking send goes
+        # to a thread, a few at a time (see ``send_concurrency``).
+        task_id = await anyio.to_thread.run_sync(
+            _answer, _core.send, exposed, arguments, limiter=limiter
+        )
         return _core.links(_base(request, f"/{name}"), task_id)
 
     def submit_batch(*, request: Request, body: BaseModel) -> BatchAccepted:
@@ -108,7 +127,7 @@ def _add_task_routes(router: APIRouter, app: Celery, exposed: _core.ExposedTask)
         methods=["POST"],
         status_code=202,
         response_model=TaskAccepted,
-        dependencies=[Depends(_json_only)],
+        route_class_override=_JsonBodyRoute,
         name=f"submit_{name}",
         summary=f"Send task {name}",
         description=doc,
@@ -120,7 +139,7 @@ def _add_task_routes(router: APIRouter, app: Celery, exposed: _core.ExposedTask)
         methods=["POST"],
         status_code=202,
         response_model=BatchAccepted,
-        dependencies=[Depends(_json_only)],
+        route_class_override=_JsonBodyRoute,
         name=f"submit_batch_{name}",
         summary=f"Send a batch of task {name}",
         description=f"One task per item, sent as a group; answers at once. {doc}",
@@ -158,6 +177,7 @@ def task_router(
     poll_interval: float = _DEFAULTS.poll_interval,
     heartbeat: float = _DEFAULTS.heartbeat,
     ping_timeout: float = _DEFAULTS.ping_timeout,
+    send_concurrency: int = 8,
 ) -> APIRouter:
     """An ``APIRouter`` that sends ``tasks`` over HTTP and reports on them.
 
@@ -177,6 +197,10 @@ def task_router(
         poll_interval: Seconds between status reads of an open event stream.
         heartbeat: Seconds between keep-alive comments on an idle event stream.
         ping_timeout: Seconds the health check waits for workers' answers.
+        send_concurrency: Most tasks sent at once, each in a worker thread. Sending
+            blocks on the broker, so it cannot run on the event loop; a few threads keep up
+            with any broker here, where FastAPI's pool of 40 for ``def`` endpoints spends
+            its CPU on threads contending for the GIL, and stays free for other routes.
 
     Returns:
         The router, for ``app.include_router``.
@@ -192,6 +216,8 @@ def task_router(
         heartbeat=heartbeat,
         ping_timeout=ping_timeout,
     )
+    if send_concurrency < 1:
+        raise ValueError(f"send_concurrency must be at least 1, got {send_concurrency!r}")
     exposed = _core.expose(celery_app, tasks, options)
     router = APIRouter(
         prefix=prefix,
@@ -222,8 +248,9 @@ def task_router(
     def group_status(group_id: str) -> GroupInfo:
         return _answer(_core.group_info, celery_app, group_id)
 
+    limiter = anyio.CapacityLimiter(send_concurrency)
     for item in exposed.values():
-        _add_task_routes(router, celery_app, item)
+        _add_task_routes(router, celery_app, item, limiter)
 
     @router.post("/{task_name}", include_in_schema=False)
     @router.post("/{task_name}/batch", include_in_schema=False)
