@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from kombu.exceptions import OperationalError
 
-from taskqueue_kit import TaskQueueSettings, celery_config, create_celery
+from taskqueue_kit import TaskQueueSettings, TaskState, celery_config, create_celery, get_task_info
+from taskqueue_kit._results import add_if_absent, discard_if_sent, sent_meta
+from taskqueue_kit.testing import resolve_broker, unique_name
 
 
 @pytest.mark.parametrize("profile", ["development", "testing", "production"])
@@ -105,3 +108,36 @@ def test_autoscale_setting_reaches_the_worker(flag: tuple[str, ...], bounds: str
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     assert out.stdout.split() == bounds.split()
+
+
+def _never_runs() -> None:
+    """A task body; its message never reaches a broker."""
+
+
+@pytest.mark.parametrize("backend", ["embedded", "redis"])
+def test_a_task_whose_publish_fails_reads_unknown(
+    backend: str, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """The sent record is written before publishing and taken back if the publish fails."""
+    result_backend = resolve_broker(pytestconfig, "redis").result_backend
+    settings = TaskQueueSettings(
+        broker_url="amqp://guest:guest@127.0.0.1:1//",  # nothing listens on port 1
+        result_backend=result_backend if backend == "redis" else None,
+        home=tmp_path,
+        default_queue=unique_name("nowhere"),
+    )
+    app = create_celery(settings, main="unreachable")
+    app.task(name="never", shared=False)(_never_runs)
+    task_id = unique_name("never-sent")
+    try:
+        with pytest.raises(OperationalError):
+            app.tasks["never"].apply_async(task_id=task_id, retry=False)
+        assert get_task_info(task_id, app=app).state is TaskState.UNKNOWN
+        # Only a record still saying SENT is discarded: one a worker moved on stays.
+        moved_on = unique_name("moved-on")
+        assert add_if_absent(app, moved_on, sent_meta(moved_on, "never", None, 0))
+        app.backend.store_result(moved_on, {"pid": 1}, "STARTED")
+        assert discard_if_sent(app, moved_on) is False
+        assert get_task_info(moved_on, app=app).state is TaskState.STARTED
+    finally:
+        app.close()

@@ -21,7 +21,7 @@ from celery.app import backends
 from celery.app.amqp import AMQP
 from celery.apps.worker import Worker
 
-from taskqueue_kit._results import begin_add_if_absent, sent_meta
+from taskqueue_kit._results import begin_add_if_absent, discard_if_sent, sent_meta
 from taskqueue_kit._routing import KitRouter, declare_queues, route_task
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask
@@ -255,10 +255,15 @@ class KitAMQP(AMQP):
             meta = sent_meta(task_id, name, queue_name, headers.get("retries", 0))
             finish = _guarded(task_id, lambda: begin_add_if_absent(app, task_id, meta))
             try:
-                return send(producer, name, message, **kwargs)
-            finally:
-                if finish is not None:
-                    _guarded(task_id, finish)
+                sent = send(producer, name, message, **kwargs)
+            except BaseException:
+                # Celery's publish retries are over: the task never reached the broker.
+                if finish is not None and _guarded(task_id, finish):
+                    _guarded(task_id, lambda: discard_if_sent(app, task_id))
+                raise
+            if finish is not None:
+                _guarded(task_id, finish)
+            return sent
 
         return send_task_message
 
@@ -276,12 +281,14 @@ def _declared(producer: Any, queue: Any) -> bool:
 
 
 def _guarded(task_id: str, step: Callable[[], T]) -> T | None:
-    """Run one step of writing the sent record; a failure is logged, never raised.
+    """Run one step of keeping the sent record; a failure is logged, never raised.
 
     A status record must never stop the task itself from being sent.
     """
     try:
         return step()
     except Exception:
-        logger.warning("taskqueue-kit: could not record task %s as sent", task_id, exc_info=True)
+        logger.warning(
+            "taskqueue-kit: could not keep the sent record of task %s", task_id, exc_info=True
+        )
         return None

@@ -56,6 +56,18 @@ return 1
 """
 _STORE_SHA = hashlib.sha1(_STORE_SCRIPT.encode()).hexdigest()
 
+# KEYS[1]: the task's key. Deleted only while it is still the record written before publishing.
+_DISCARD_SENT_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, meta = pcall(cjson.decode, current)
+  if ok and type(meta) == 'table' and meta['status'] == 'SENT' then
+    return redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+"""
+
 
 def _bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
@@ -136,6 +148,17 @@ class KitRedisBackend(RedisBackend):
     def add_meta_if_absent(self, task_id: str, meta: dict[str, Any]) -> bool:
         """Store ``meta`` unless the task already has a record; True when it was stored."""
         return self.begin_add_meta_if_absent(task_id, meta)()
+
+    def discard_meta_if_sent(self, task_id: str) -> bool:
+        """Delete the task's record if it still says ``SENT`` (its publish failed).
+
+        Returns:
+            Whether a record was deleted.
+        """
+        if self.serializer != "json":  # the script reads the stored status as JSON
+            return False
+        key = self.get_key_for_task(task_id)
+        return bool(self.client.eval(_DISCARD_SENT_SCRIPT, 1, key))
 
     def _store_result(
         self,

@@ -19,7 +19,14 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 
 from taskqueue_kit._exceptions import ConfigurationError, ResultDecodeError
 
-__all__ = ["SENT", "add_if_absent", "begin_add_if_absent", "read_meta", "sent_meta"]
+__all__ = [
+    "SENT",
+    "add_if_absent",
+    "begin_add_if_absent",
+    "discard_if_sent",
+    "read_meta",
+    "sent_meta",
+]
 
 logger = logging.getLogger("taskqueue_kit")
 
@@ -118,6 +125,17 @@ def begin_add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> Call
         return finish
     stored = _add_now(backend, task_id, meta)
     return lambda: stored
+
+
+def discard_if_sent(app: Celery, task_id: str) -> bool:
+    """Delete the task's ``SENT`` record after its publish failed for good; True if deleted.
+
+    Otherwise an id that never reached the broker would read ``queued`` forever. Only the
+    kit's backends can delete it atomically, and only while it still says ``SENT`` (a worker
+    may have received the message after all); with any other backend the record stays.
+    """
+    discard = getattr(_backend(app), "discard_meta_if_sent", None)
+    return bool(discard(task_id)) if callable(discard) else False
 
 
 def _add_now(backend: Any, task_id: str, meta: dict[str, Any]) -> bool:

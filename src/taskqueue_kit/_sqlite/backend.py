@@ -30,6 +30,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
 from taskqueue_kit._exceptions import ResultDecodeError
+from taskqueue_kit._results import SENT as _SENT
 from taskqueue_kit._sqlite._db import Database, first_row, path_from_url
 from taskqueue_kit._sqlite._waker import Waker
 
@@ -226,6 +227,21 @@ class SQLiteBackend(KeyValueStoreBackend):
                     meta.get("status"),
                     time.time(),
                 ),
+            )
+        return cursor.rowcount == 1
+
+    def discard_meta_if_sent(self, task_id: str) -> bool:
+        """Delete the task's record if it still says ``SENT`` (its publish failed).
+
+        A record a worker has moved on (a message that reached the broker after all) stays.
+
+        Returns:
+            Whether a record was deleted.
+        """
+        with self._db.connect() as conn:
+            cursor = conn.execute(
+                "DELETE FROM results WHERE key = ? AND status = ?",
+                (_key(self.get_key_for_task(task_id)), _SENT),
             )
         return cursor.rowcount == 1
 
