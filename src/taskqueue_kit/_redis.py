@@ -21,7 +21,6 @@ plain Celery clients and Flower read them as before. Three changes:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,8 @@ from celery.backends.redis import RedisBackend, SentinelBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import NoScriptError
+
+from taskqueue_kit._results import encode_sent_meta
 
 __all__ = ["KitRedisBackend", "KitSentinelBackend", "kit_backend_class"]
 
@@ -103,9 +104,7 @@ class KitRedisBackend(RedisBackend):
         Returns:
             A function returning whether the record was stored (False: one existed).
         """
-        # Celery's JSON encoding is kombu's, which would also turn dates and bytes into
-        # tagged values; the sent record holds only strings, numbers and None.
-        value = json.dumps(meta) if self.serializer == "json" else self.encode(meta)
+        value = encode_sent_meta(self, meta)
         parts = [b"SET", _bytes(self.get_key_for_task(task_id)), _bytes(value), b"NX"]
         if self.expires:
             parts += [b"EX", b"%d" % int(self.expires)]

@@ -31,6 +31,7 @@ from kombu.utils.json import loads
 
 from taskqueue_kit._exceptions import ResultDecodeError
 from taskqueue_kit._results import SENT as _SENT
+from taskqueue_kit._results import encode_sent_meta
 from taskqueue_kit._sqlite._db import Database, first_row, path_from_url
 from taskqueue_kit._sqlite._waker import Waker
 
@@ -223,7 +224,7 @@ class SQLiteBackend(KeyValueStoreBackend):
                 "INSERT OR IGNORE INTO results (key, value, status, updated) VALUES (?, ?, ?, ?)",
                 (
                     _key(self.get_key_for_task(task_id)),
-                    bytes_to_str(self.encode(meta)),
+                    bytes_to_str(encode_sent_meta(self, meta)),
                     meta.get("status"),
                     time.time(),
                 ),
