@@ -154,6 +154,8 @@ def worker(args: argparse.Namespace) -> None:
         finally:
             opened.close()
         found = _callee_of_trace(raw)
+        if args.raw:
+            shutil.copyfile(raw, args.raw)
     total = sum(found.values()) or 1
     print(f"{args.flavour} on {args.broker}: {total} samples inside trace_task (gates left out)")
     for where, count in found.most_common(args.top):
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--round-trips", type=int, default=50)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--raw", type=Path, help="worker: also keep py-spy's raw samples in this file")
     for action in base._actions:
         if action.dest in {"amqp_url", "redis_url"}:
             p.add_argument(*action.option_strings, default=action.default, dest=action.dest)

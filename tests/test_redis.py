@@ -102,17 +102,49 @@ def test_get_receives_results_sent_before_and_after_it_subscribes(redis_app: Cel
         assert early.get(timeout=5) == 10
 
 
-def test_a_state_is_stored_in_one_round_trip(redis_app: Celery) -> None:
-    """Celery reads then writes in two round trips; the kit's script does both in one."""
+def test_a_running_state_does_not_wait_and_the_result_waits_for_it(redis_app: Celery) -> None:
+    """STARTED goes out without waiting; the result reads both replies; no GET round trips."""
     backend = redis_app.backend
     task_id = unique_name("one-trip")
     calls = _count_commands(backend)
+    writer = backend._state_writer()
     backend.store_result(task_id, {"pid": 1}, states.STARTED)
+    assert writer._unread == 1  # sent, its reply not waited for
+    assert calls == []  # Celery's backend: GET, then PIPELINE (SETEX, PUBLISH)
+    wait_until(lambda: (read_meta(redis_app, task_id) or {}).get("status") == "STARTED")
+    calls.clear()
     backend.store_result(task_id, 3, states.SUCCESS)
-    assert calls == ["EVALSHA", "EVALSHA"]
+    assert writer._unread == 0
+    assert calls == []
     meta = read_meta(redis_app, task_id)
     assert meta is not None
     assert (meta["status"], meta["result"], meta["task_id"]) == ("SUCCESS", 3, task_id)
+
+
+def test_a_result_always_lands_after_its_running_states(redis_app: Celery) -> None:
+    """One connection, in order: a STARTED that did not wait never overwrites the result."""
+    backend = redis_app.backend
+    for number in range(50):
+        task_id = unique_name(f"order-{number}")
+        backend.store_result(task_id, {"pid": 1}, states.STARTED)
+        backend.store_result(task_id, {"current": 1, "total": 2}, "PROGRESS")
+        backend.mark_as_failure(task_id, ValueError("boom"))
+        meta = read_meta(redis_app, task_id)
+        assert meta is not None
+        assert meta["status"] == "FAILURE", number
+
+
+def test_unread_replies_stay_bounded(redis_app: Celery) -> None:
+    """A long run of progress writes reads its replies now and then; none are lost."""
+    backend = redis_app.backend
+    task_id = unique_name("progress")
+    for step in range(600):
+        backend.store_result(task_id, {"current": step, "total": 600}, "PROGRESS")
+        assert backend._state_writer()._unread <= 256
+    backend.store_result(task_id, 600, states.SUCCESS)
+    meta = read_meta(redis_app, task_id)
+    assert meta is not None
+    assert meta["result"] == 600
 
 
 def test_a_stored_success_is_never_overwritten(redis_app: Celery) -> None:
@@ -140,15 +172,24 @@ def test_a_failure_replaces_started_and_keeps_its_own_expiry(redis_app: Celery) 
     assert 0 < ttl <= int(redis_app.conf.result_expires)
 
 
-def test_the_script_is_loaded_again_after_a_script_flush(redis_app: Celery) -> None:
-    """NOSCRIPT (a restarted or flushed server) falls back to EVAL, which reloads it."""
+def test_the_script_is_loaded_again_after_a_script_flush(
+    redis_app: Celery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After SCRIPT FLUSH a running state is lost (and logged), but the result is stored."""
     backend = redis_app.backend
+    backend.store_result(unique_name("warm"), 1, states.SUCCESS)  # script loaded
     backend.client.script_flush()
     task_id = unique_name("flushed")
+    backend.store_result(task_id, {"pid": 1}, states.STARTED)
     backend.store_result(task_id, 7, states.SUCCESS)
     meta = read_meta(redis_app, task_id)
     assert meta is not None
-    assert meta["result"] == 7
+    assert (meta["status"], meta["result"]) == ("SUCCESS", 7)
+    assert any("state write was refused" in record.getMessage() for record in caplog.records)
+    later = unique_name("later")
+    backend.store_result(later, {"pid": 1}, states.STARTED)  # the script is back
+    backend.store_result(later, 8, states.SUCCESS)
+    assert (read_meta(redis_app, later) or {}).get("result") == 8
 
 
 def test_the_sent_record_is_added_once_and_its_connection_reused(redis_app: Celery) -> None:

@@ -16,12 +16,18 @@ plain Celery clients and Flower read them as before. Three changes:
 * **The sent record overlaps the publish.** ``SET NX`` goes out before the task is
   published and its reply is read after, so the sender waits for one network round trip
   instead of two, and ``apply_async`` still returns only once the record is stored.
+* **A running state does not wait for its reply.** A backend sends its state writes on
+  one connection, which Redis executes in order; ``STARTED``, ``PROGRESS`` and ``RETRY``
+  go out without waiting (the task goes on at once), and a final state waits for its own
+  reply and every earlier one. So a task's ``STARTED`` can never land after its result.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,18 +35,22 @@ from celery import states
 from celery.backends.redis import RedisBackend, SentinelBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from taskqueue_kit._results import encode_sent_meta
 
 __all__ = ["KitRedisBackend", "KitSentinelBackend", "kit_backend_class"]
 
+logger = logging.getLogger("taskqueue_kit")
+
 # KEYS[1]: the task's key. ARGV: the encoded record, its time to live in seconds (0: none).
 # A stored SUCCESS is kept, as Celery's key/value backends do (a redelivered duplicate must
-# not undo it); anything that is not a JSON object with that status is overwritten.
+# not undo it); anything that is not a JSON object with that status is overwritten. The
+# plain substring test spares decoding the record (on Redis's one thread) in the usual
+# case, a record that does not hold the word at all.
 _STORE_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
-if current then
+if current and string.find(current, '"SUCCESS"', 1, true) then
   local ok, meta = pcall(cjson.decode, current)
   if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then
     return 0
@@ -80,6 +90,88 @@ def _resp(parts: list[bytes]) -> bytes:
     for part in parts:
         out.append(b"$%d\r\n%s\r\n" % (len(part), part))
     return b"".join(out)
+
+
+_STORE_SHA_BYTES = _STORE_SHA.encode()
+#: Replies a writer leaves unread at most; past that, a write waits for all of them.
+_MAX_UNREAD = 256
+
+
+class _StateWriter:
+    """One connection for a backend's state writes, in order; only final states wait.
+
+    Redis runs the commands of one connection in the order they arrive, so a write that
+    does not wait for its reply is still applied before any later write of this backend.
+    Replies left unread are read (and a failure among them logged) by the next write
+    that waits. The store script is loaded whenever the connection (re)connects, so a
+    write that does not wait never meets ``NOSCRIPT``.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._connection: Any = None
+        self._unread = 0
+
+    def write(self, command: bytes, *, wait: bool) -> None:
+        """Send one packed command; with ``wait``, raise what its reply raises."""
+        if self._pid != os.getpid():  # forked: the parent's socket is not ours to use
+            self._pid, self._lock = os.getpid(), threading.Lock()
+            self._connection, self._unread = None, 0
+        with self._lock:
+            connection = self._connected()
+            try:
+                self._send(connection, command)
+                if wait or self._unread >= _MAX_UNREAD:
+                    try:
+                        self._read_replies(connection, raise_last=wait)
+                    except NoScriptError:  # SCRIPT FLUSH since the script was loaded
+                        self._on_connect(connection)
+                        self._send(connection, command)
+                        self._read_replies(connection, raise_last=True)
+            except BaseException:
+                connection.disconnect()  # its unread replies are lost with it
+                self._unread = 0
+                raise
+
+    def _send(self, connection: Any, command: bytes) -> None:
+        # No health check: its PING would read a reply left unread.
+        connection.send_packed_command([command], check_health=False)
+        self._unread += 1
+
+    def _connected(self) -> Any:
+        if self._connection is None:
+            try:
+                connection = self._pool.get_connection()
+            except TypeError:  # redis-py before 5.3 needs a command name
+                connection = self._pool.get_connection("EVALSHA")
+            connection.register_connect_callback(self._on_connect)
+            self._connection = connection
+            if connection.is_connected:  # handed over connected: load the script now
+                self._on_connect(connection)
+        return self._connection
+
+    def _on_connect(self, connection: Any) -> None:
+        self._unread = 0
+        connection.send_command("SCRIPT", "LOAD", _STORE_SCRIPT, check_health=False)
+        connection.read_response()
+
+    def _read_replies(self, connection: Any, *, raise_last: bool) -> None:
+        reload = False
+        while self._unread:
+            self._unread -= 1
+            try:
+                connection.read_response()
+            except ResponseError as exc:
+                if raise_last and not self._unread:
+                    raise
+                # A state that did not wait was refused (an ACL, a flushed script); the
+                # task's next state supersedes it. The connection's stream is intact.
+                logger.warning("taskqueue-kit: a task state write was refused: %s", exc)
+                reload = reload or isinstance(exc, NoScriptError)
+        if reload:
+            self._on_connect(connection)
 
 
 class KitRedisBackend(RedisBackend):
@@ -182,14 +274,24 @@ class KitRedisBackend(RedisBackend):
                 "value too large for Redis backend", state=state, task_id=task_id
             )
         expires = self.failure_expires if state == states.FAILURE else self.expires
-        self.ensure(self._store_atomically, (self.get_key_for_task(task_id), value, expires or 0))
+        key = self.get_key_for_task(task_id)
+        wait = state in states.READY_STATES  # a running state lets the task go on at once
+        self.ensure(self._store_atomically, (key, value, int(expires or 0), wait))
         return result
 
-    def _store_atomically(self, key: Any, value: Any, expires: int) -> None:
-        try:
-            self.client.evalsha(_STORE_SHA, 1, key, value, int(expires))
-        except NoScriptError:  # first use on this server, or after SCRIPT FLUSH
-            self.client.eval(_STORE_SCRIPT, 1, key, value, int(expires))
+    def _store_atomically(self, key: Any, value: Any, expires: int, wait: bool) -> None:
+        command = _resp(
+            [b"EVALSHA", _STORE_SHA_BYTES, b"1", _bytes(key), _bytes(value), b"%d" % expires]
+        )
+        self._state_writer().write(command, wait=wait)
+
+    def _state_writer(self) -> _StateWriter:
+        writer: _StateWriter | None = self.__dict__.get("_kit_state_writer")
+        if writer is None:
+            writer = self.__dict__.setdefault(
+                "_kit_state_writer", _StateWriter(self.client.connection_pool)
+            )
+        return writer
 
 
 class KitSentinelBackend(KitRedisBackend, SentinelBackend):
