@@ -227,3 +227,47 @@ def test_the_queue_is_declared_once_per_connection(redis_app: Celery) -> None:
         before_task_publish.disconnect(record)
     queue = redis_app.conf.task_default_queue
     assert [[q.name for q in declared] for declared in seen] == [[queue], [], [queue]]
+
+
+def _client_id(connection: Any) -> int:
+    connection.send_command("CLIENT", "ID")
+    return int(connection.read_response())
+
+
+def test_connections_the_server_closed_while_idle_are_replaced(redis_app: Celery) -> None:
+    """A sent record or a running state after an idle disconnect is not lost."""
+    backend = redis_app.backend
+    warm = unique_name("warm")
+    assert add_if_absent(redis_app, warm, sent_meta(warm, "double", "celery", 0))
+    backend.store_result(warm, 1, states.SUCCESS)
+    spare = backend.__dict__["_kit_spare_connection"][1]
+    writer = backend._state_writer()._connection
+    for connection in (spare, writer):
+        backend.client.client_kill_filter(_id=_client_id(connection))
+    task_id = unique_name("after-idle")
+    assert add_if_absent(redis_app, task_id, sent_meta(task_id, "double", "celery", 0))
+    backend.store_result(task_id, {"pid": 1}, states.STARTED)  # does not wait
+    wait_until(lambda: (read_meta(redis_app, task_id) or {}).get("status") == "STARTED")
+
+
+def test_compressed_records_keep_a_stored_success(
+    redis_target: BrokerTarget, tmp_path: Path
+) -> None:
+    """With result_compression the scripts cannot read records: Celery's own store is used."""
+    settings = TaskQueueSettings(
+        broker_url=redis_target.broker_url,
+        result_backend=redis_target.result_backend,
+        home=tmp_path,
+        default_queue=unique_name("gzip"),
+    )
+    app = create_celery(settings, main="compressed")
+    app.conf.result_compression = "gzip"
+    try:
+        task_id = unique_name("gzip")
+        assert add_if_absent(app, task_id, sent_meta(task_id, "double", "celery", 0))
+        assert get_task_info(task_id, app=app).state is TaskState.QUEUED
+        app.backend.store_result(task_id, 5, states.SUCCESS)
+        app.backend.store_result(task_id, {"pid": 1}, states.STARTED)
+        assert get_task_info(task_id, app=app).state is TaskState.SUCCEEDED
+    finally:
+        app.close()

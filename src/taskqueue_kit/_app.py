@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -243,10 +243,8 @@ class KitAMQP(AMQP):
 
         def send_task_message(producer: Any, name: str, message: Any, **kwargs: Any) -> Any:
             queue = kwargs.get("queue")
-            if kwargs.get("declare") is None and _declared(producer, queue):
-                # Celery asks kombu to declare the queue on every send, and kombu binds a
-                # copy of it before finding it in the connection's cache of declarations.
-                kwargs["declare"] = []
+            if kwargs.get("declare") is None and queue is not None and not isinstance(queue, str):
+                kwargs["declare"] = _DeclareUnlessCached(queue, producer)
             if not track_sent:
                 return send(producer, name, message, **kwargs)
             headers = message[0]
@@ -268,16 +266,32 @@ class KitAMQP(AMQP):
         return send_task_message
 
 
-def _declared(producer: Any, queue: Any) -> bool:
-    """Whether kombu already declared ``queue`` on the producer's connection.
+class _DeclareUnlessCached(list[Any]):
+    """``declare=[queue]`` for kombu, empty while kombu's cache says the queue is declared.
 
-    kombu's own cache (``Connection.declared_entities``, cleared on every reconnect) is
-    what ``maybe_declare`` consults; reading it first keeps kombu's semantics exactly.
+    Celery asks kombu to declare the queue on every send, and kombu binds a copy of it
+    before it finds it in the connection's cache of declarations (``declared_entities``).
+    kombu reads this list on every publish attempt, retries after a reconnect included,
+    and a reconnect empties that cache: the queue is then declared again, as without it.
     """
-    if queue is None or isinstance(queue, str):
-        return False
-    declared: set[int] | None = getattr(producer.connection, "declared_entities", None)
-    return declared is not None and hash(queue) in declared
+
+    def __init__(self, queue: Any, producer: Any) -> None:
+        super().__init__([queue])
+        self._hash = hash(queue)
+        self._producer = producer
+
+    def _cached(self) -> bool:
+        declared: set[int] | None = getattr(self._producer.connection, "declared_entities", None)
+        return declared is not None and self._hash in declared
+
+    def __bool__(self) -> bool:
+        return not self._cached()
+
+    def __len__(self) -> int:
+        return 0 if self._cached() else 1
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(()) if self._cached() else super().__iter__()
 
 
 def _guarded(task_id: str, step: Callable[[], T]) -> T | None:

@@ -35,6 +35,7 @@ from celery import states
 from celery.backends.redis import RedisBackend, SentinelBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from taskqueue_kit._results import encode_sent_meta
@@ -92,6 +93,24 @@ def _resp(parts: list[bytes]) -> bytes:
     return b"".join(out)
 
 
+def _ensure_fresh(connection: Any) -> None:
+    """Reconnect a kept connection that the server closed (or left data on) meanwhile.
+
+    As redis-py's pool does for connections it hands out. ``connect()`` is called
+    explicitly, not left to the send: a Sentinel-managed connection asks Sentinel for the
+    current master there, which matters after a failover.
+    """
+    if connection.is_connected:
+        try:
+            stale = connection.can_read()
+        except (RedisConnectionError, OSError):
+            stale = True
+        if not stale:
+            return
+        connection.disconnect()
+    connection.connect()
+
+
 _STORE_SHA_BYTES = _STORE_SHA.encode()
 #: Replies a writer leaves unread at most; past that, a write waits for all of them.
 _MAX_UNREAD = 256
@@ -120,8 +139,9 @@ class _StateWriter:
             self._pid, self._lock = os.getpid(), threading.Lock()
             self._connection, self._unread = None, 0
         with self._lock:
-            connection = self._connected()
+            connection = self._connection
             try:
+                connection = self._connected()
                 self._send(connection, command)
                 if wait or self._unread >= _MAX_UNREAD:
                     try:
@@ -131,7 +151,8 @@ class _StateWriter:
                         self._send(connection, command)
                         self._read_replies(connection, raise_last=True)
             except BaseException:
-                connection.disconnect()  # its unread replies are lost with it
+                if connection is not None:
+                    connection.disconnect()  # its unread replies are lost with it
                 self._unread = 0
                 raise
 
@@ -150,7 +171,10 @@ class _StateWriter:
             self._connection = connection
             if connection.is_connected:  # handed over connected: load the script now
                 self._on_connect(connection)
-        return self._connection
+        connection = self._connection
+        if not self._unread:  # with replies owed, readable data is just those replies
+            _ensure_fresh(connection)  # runs _on_connect when it connects
+        return connection
 
     def _on_connect(self, connection: Any) -> None:
         self._unread = 0
@@ -182,6 +206,11 @@ class KitRedisBackend(RedisBackend):
     failure_expires: int | None
     serializer: str
     _get_result_meta: Callable[..., dict[str, Any]]
+
+    @property
+    def _script_reads_records(self) -> bool:
+        """Whether stored records are plain JSON, which the Lua scripts decode."""
+        return self.serializer == "json" and not getattr(self, "compression", None)
 
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Subscribe to nothing at send time; ``.get()`` subscribes when it is called."""
@@ -221,20 +250,25 @@ class KitRedisBackend(RedisBackend):
 
     def _take_connection(self) -> Any:
         spare = self.__dict__.pop("_kit_spare_connection", None)  # atomic: one taker wins
-        if spare is not None and spare[0] == os.getpid():
-            return spare[1]
-        # None, or inherited across a fork: its socket is the parent's, so leave it alone.
-        pool = self.client.connection_pool
+        if spare is None or spare[0] != os.getpid():
+            # None, or inherited across a fork: its socket is the parent's; leave it alone.
+            pool = self.client.connection_pool
+            try:
+                return pool.get_connection()
+            except TypeError:  # redis-py before 5.3 needs a command name
+                return pool.get_connection("SET")
+        connection = spare[1]
         try:
-            return pool.get_connection()
-        except TypeError:  # redis-py before 5.3 needs a command name
-            return pool.get_connection("SET")
+            _ensure_fresh(connection)
+        except BaseException:
+            self.client.connection_pool.release(connection)
+            raise
+        return connection
 
     def _give_back(self, connection: Any) -> None:
-        if "_kit_spare_connection" in self.__dict__:  # another thread's is kept already
+        kept = self.__dict__.setdefault("_kit_spare_connection", (os.getpid(), connection))
+        if kept[1] is not connection:  # another thread's is kept already
             self.client.connection_pool.release(connection)
-        else:
-            self.__dict__["_kit_spare_connection"] = (os.getpid(), connection)
 
     def add_meta_if_absent(self, task_id: str, meta: dict[str, Any]) -> bool:
         """Store ``meta`` unless the task already has a record; True when it was stored."""
@@ -246,7 +280,7 @@ class KitRedisBackend(RedisBackend):
         Returns:
             Whether a record was deleted.
         """
-        if self.serializer != "json":  # the script reads the stored status as JSON
+        if not self._script_reads_records:
             return False
         key = self.get_key_for_task(task_id)
         return bool(self.client.eval(_DISCARD_SENT_SCRIPT, 1, key))
@@ -260,7 +294,7 @@ class KitRedisBackend(RedisBackend):
         request: Any = None,
         **kwargs: Any,
     ) -> Any:
-        if self.serializer != "json":  # the script reads the stored status as JSON
+        if not self._script_reads_records:
             return super()._store_result(  # type: ignore[misc]  # not in celery-types
                 task_id, result, state, traceback, request=request, **kwargs
             )

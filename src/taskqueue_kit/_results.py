@@ -110,7 +110,7 @@ def encode_sent_meta(backend: Any, meta: dict[str, Any]) -> str | bytes:
     The record holds only strings, numbers and None, so kombu's JSON encoder (which also
     tags dates and bytes) would write the same text, more slowly.
     """
-    if getattr(backend, "serializer", None) == "json":
+    if getattr(backend, "serializer", None) == "json" and not getattr(backend, "compression", None):
         return json.dumps(meta)
     encoded: str | bytes = backend.encode(meta)
     return encoded
