@@ -24,16 +24,23 @@ def redis_target(pytestconfig: pytest.Config) -> BrokerTarget:
     return resolve_broker(pytestconfig, "redis")
 
 
-@pytest.fixture
-def redis_app(redis_target: BrokerTarget, tmp_path: Path) -> Iterator[Celery]:
-    """A kit app whose broker and result backend are this machine's Redis."""
+def _app_on(target: BrokerTarget, home: Path, **conf: Any) -> Celery:
+    """A kit app whose broker and result backend are ``target``'s Redis; ``conf`` applied."""
     settings = TaskQueueSettings(
-        broker_url=redis_target.broker_url,
-        result_backend=redis_target.result_backend,
-        home=tmp_path,
+        broker_url=target.broker_url,
+        result_backend=target.result_backend,
+        home=home,
         default_queue=unique_name("redis"),
     )
     app = create_celery(settings, main="redis-backend")
+    app.conf.update(conf)  # before the backend exists: it reads them when made
+    return app
+
+
+@pytest.fixture
+def redis_app(redis_target: BrokerTarget, tmp_path: Path) -> Iterator[Celery]:
+    """A kit app whose broker and result backend are this machine's Redis."""
+    app = _app_on(redis_target, tmp_path)
 
     @app.task(name="double", shared=False)
     def double(x: int) -> int:
@@ -254,14 +261,7 @@ def test_compressed_records_keep_a_stored_success(
     redis_target: BrokerTarget, tmp_path: Path
 ) -> None:
     """With result_compression the scripts cannot read records: Celery's own store is used."""
-    settings = TaskQueueSettings(
-        broker_url=redis_target.broker_url,
-        result_backend=redis_target.result_backend,
-        home=tmp_path,
-        default_queue=unique_name("gzip"),
-    )
-    app = create_celery(settings, main="compressed")
-    app.conf.result_compression = "gzip"
+    app = _app_on(redis_target, tmp_path, result_compression="gzip")
     try:
         task_id = unique_name("gzip")
         assert add_if_absent(app, task_id, sent_meta(task_id, "double", "celery", 0))
