@@ -284,10 +284,7 @@ class _DeclareUnlessCached(list[Any]):
         declared: set[int] | None = getattr(self._producer.connection, "declared_entities", None)
         return declared is not None and self._hash in declared
 
-    def __bool__(self) -> bool:
-        return not self._cached()
-
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # bool() asks this too
         return 0 if self._cached() else 1
 
     def __iter__(self) -> Iterator[Any]:

@@ -93,6 +93,14 @@ def _resp(parts: list[bytes]) -> bytes:
     return b"".join(out)
 
 
+def _pooled(pool: Any, command: str) -> Any:
+    """A connection from redis-py's pool, whatever its version."""
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py before 5.3 needs a command name
+        return pool.get_connection(command)
+
+
 def _ensure_fresh(connection: Any) -> None:
     """Reconnect a kept connection that the server closed (or left data on) meanwhile.
 
@@ -163,10 +171,7 @@ class _StateWriter:
 
     def _connected(self) -> Any:
         if self._connection is None:
-            try:
-                connection = self._pool.get_connection()
-            except TypeError:  # redis-py before 5.3 needs a command name
-                connection = self._pool.get_connection("EVALSHA")
+            connection = _pooled(self._pool, "EVALSHA")
             connection.register_connect_callback(self._on_connect)
             self._connection = connection
             if connection.is_connected:  # handed over connected: load the script now
@@ -252,11 +257,7 @@ class KitRedisBackend(RedisBackend):
         spare = self.__dict__.pop("_kit_spare_connection", None)  # atomic: one taker wins
         if spare is None or spare[0] != os.getpid():
             # None, or inherited across a fork: its socket is the parent's; leave it alone.
-            pool = self.client.connection_pool
-            try:
-                return pool.get_connection()
-            except TypeError:  # redis-py before 5.3 needs a command name
-                return pool.get_connection("SET")
+            return _pooled(self.client.connection_pool, "SET")
         connection = spare[1]
         try:
             _ensure_fresh(connection)
@@ -269,10 +270,6 @@ class KitRedisBackend(RedisBackend):
         kept = self.__dict__.setdefault("_kit_spare_connection", (os.getpid(), connection))
         if kept[1] is not connection:  # another thread's is kept already
             self.client.connection_pool.release(connection)
-
-    def add_meta_if_absent(self, task_id: str, meta: dict[str, Any]) -> bool:
-        """Store ``meta`` unless the task already has a record; True when it was stored."""
-        return self.begin_add_meta_if_absent(task_id, meta)()
 
     def discard_meta_if_sent(self, task_id: str) -> bool:
         """Delete the task's record if it still says ``SENT`` (its publish failed).
