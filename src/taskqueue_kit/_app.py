@@ -21,6 +21,7 @@ from celery.app import backends
 from celery.app.amqp import AMQP
 from celery.apps.worker import Worker
 
+from taskqueue_kit._argsrepr import fast_saferepr
 from taskqueue_kit._results import begin_add_if_absent, discard_if_sent, sent_meta
 from taskqueue_kit._routing import KitRouter, declare_queues, route_task
 from taskqueue_kit._settings import TaskQueueSettings
@@ -235,6 +236,27 @@ class KitAMQP(AMQP):
             self.app.either("task_create_missing_queues", create_missing),
             app=self.app,
         )
+
+    def as_task_v2(
+        self,
+        task_id: str,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        *rest: Any,
+        **options: Any,
+    ) -> Any:
+        """Celery's message, with ``argsrepr``/``kwargsrepr`` made by :func:`fast_saferepr`.
+
+        Where it declines, or the caller gave its own, Celery's ``saferepr`` runs as before.
+        """
+        if options.get("argsrepr") is None or options.get("kwargsrepr") is None:
+            levels = int(self.app.conf.task_repr_maxlevels)
+            if options.get("argsrepr") is None:
+                options["argsrepr"] = fast_saferepr(args or (), self.argsrepr_maxsize, levels)
+            if options.get("kwargsrepr") is None:
+                options["kwargsrepr"] = fast_saferepr(kwargs or {}, self.kwargsrepr_maxsize, levels)
+        return super().as_task_v2(task_id, name, args, kwargs, *rest, **options)
 
     def _create_task_sender(self) -> Callable[..., Any]:
         send: Callable[..., Any] = super()._create_task_sender()  # type: ignore[misc]
