@@ -3,7 +3,8 @@
 Figures (``--figures``, all by default): ``embedded`` (the kit's embedded default against
 plain Celery on kombu's SQLAlchemy transport, plain Celery on the kit's SQLite transport,
 and Huey's ``SqliteHuey``), ``amqp`` and ``redis`` (the kit against plain Celery),
-``sentiment`` (one task per review against the batch task) and ``http`` (the FastAPI
+``sends`` (what a send alone costs, no worker running, against plain Celery with no I/O at
+all), ``sentiment`` (one task per review against the batch task) and ``http`` (the FastAPI
 adapter against a plain endpoint). ``--quick`` is a smoke run with tiny counts, written to
 a temporary directory unless ``--out`` says otherwise.
 """
@@ -29,7 +30,7 @@ from bench._report import render, targets
 from bench._variants import Variant
 
 HERE = Path(__file__).resolve().parent
-FIGURES = ("embedded", "amqp", "redis", "sentiment", "http")
+FIGURES = ("embedded", "sends", "amqp", "redis", "sentiment", "http")
 SCHEMA = 1
 SQLA_SCALE = 0.1
 EMBEDDED_OTHERS = ("celery_sqla", "celery_tqsqlite", "huey", "huey_1ms")
@@ -238,6 +239,13 @@ def run(args: argparse.Namespace, counts: dict[str, int]) -> dict[str, Any]:
         if kind in args.figures:
             log(f"{kind}:")
             figures[kind] = _broker_figure(kind, args, counts)
+        if kind == "embedded" and "sends" in args.figures:
+            from bench import sends
+
+            log("sends:")
+            figures["sends"] = sends.compare(
+                sends.variants(), rounds=counts["rounds"], tasks=counts["tasks"], log=log
+            )
     if "sentiment" in args.figures:
         from bench import sentiment
 

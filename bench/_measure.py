@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psutil  # type: ignore[import-untyped]  # no stubs needed to run
 
@@ -84,6 +84,50 @@ def alternating(variants: Sequence[T], rounds: int) -> Iterator[tuple[int, T]]:
         order = list(variants) if number % 2 == 0 else list(reversed(variants))
         for variant in order:
             yield number, variant
+
+
+class Compared(Protocol):
+    """What :func:`compare` needs of a variant."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+V = TypeVar("V", bound=Compared)
+
+
+def compare(
+    variants: Sequence[V],
+    rounds: int,
+    measure: Callable[[V], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Alternate ``variants`` over ``rounds``; rounds, medians and the first one's ratios.
+
+    ``first_over`` holds, for each figure, the first variant's median (the kit's) divided
+    by this variant's: above 1 the kit is faster for rates, heavier for latency and costs.
+    """
+    measured: dict[str, list[dict[str, Any]]] = {v.key: [] for v in variants}
+    for number, variant in alternating(variants, rounds):
+        log(f"  round {number + 1}/{rounds}: {variant.label}")
+        figures = measure(variant)
+        log(f"    {describe(figures)}")
+        measured[variant.key].append(figures)
+    base = medians(measured[variants[0].key])
+    results: dict[str, Any] = {}
+    for variant in variants:
+        middle = medians(measured[variant.key])
+        results[variant.key] = {
+            "label": variant.label,
+            "rounds": measured[variant.key],
+            "median": middle,
+            "first_over": {k: ratio(base[k], middle[k]) for k in middle if k in base},
+        }
+    return {"reference": variants[0].key, "variants": results}
 
 
 def wait_until(

@@ -24,6 +24,11 @@ COLUMNS = (
     ("drain_cpu_us", "worker CPU per task (µs)", "{:,.0f}"),
 )
 
+SEND_COLUMNS = (
+    ("send_per_s", "sends/s", "{:,.0f}"),
+    ("send_cpu_us", "CPU per send (µs)", "{:,.0f}"),
+)
+
 Target = dict[str, Any]
 
 
@@ -182,6 +187,9 @@ def _method(results: dict[str, Any]) -> list[str]:
         "process plus pool children, sampled every 20 ms; **CPU per task**, CPU time of the "
         "sender during the enqueue loop and of the worker (main process and pool) during the "
         "drain, per task: steadier than rates when other work shares the machine.",
+        f"- Sending alone: per variant and round, on fresh state with no worker, "
+        f"{settings['tasks']:,} sends of the no-op in a loop after 100 unmeasured ones; sends "
+        "per second and the sender's CPU time per send.",
         "- The kit is `create_celery(TaskQueueSettings(...))` with default settings "
         "(`track_sent` on, `task_track_started` on). Plain Celery is `Celery(broker=..., "
         "backend=...)` with stock settings plus JSON serialisation and the round's queue name. "
@@ -199,19 +207,21 @@ def _method(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _broker_table(group: dict[str, Any]) -> list[str]:
+def _broker_table(
+    group: dict[str, Any], columns: tuple[tuple[str, str, str], ...] = COLUMNS
+) -> list[str]:
     variants = group["variants"]
     reference = group["reference"]
-    head = "| variant | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    lines = [head, "|" + " --- |" * (len(COLUMNS) + 1)]
+    head = "| variant | " + " | ".join(title for _, title, _ in columns) + " |"
+    lines = [head, "|" + " --- |" * (len(columns) + 1)]
     for variant in variants.values():
-        cells = [_fmt(variant["median"].get(col), fmt) for col, _, fmt in COLUMNS]
+        cells = [_fmt(variant["median"].get(col), fmt) for col, _, fmt in columns]
         tasks = int(variant["median"]["tasks"])
         lines.append(f"| {variant['label']} ({tasks:,} tasks) | " + " | ".join(cells) + " |")
     for key, variant in variants.items():
         if key == reference:
             continue
-        cells = [_times(variant["first_over"].get(col)) for col, _, _ in COLUMNS]
+        cells = [_times(variant["first_over"].get(col)) for col, _, _ in columns]
         lines.append(
             f"| *{variants[reference]['label']} ÷ {variant['label']}* | " + " | ".join(cells) + " |"
         )
@@ -221,6 +231,8 @@ def _broker_table(group: dict[str, Any]) -> list[str]:
 def _brokers(figures: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for group, title in BROKER_TITLES.items():
+        if group == "amqp":  # sending alone goes with the embedded default, measured or not
+            lines += _sends(figures)
         if group not in figures:
             continue
         lines += ["", f"### {title}", ""]
@@ -234,6 +246,23 @@ def _brokers(figures: dict[str, Any]) -> list[str]:
             "Ratios above 1 mean the kit is faster (rates) or heavier (latency, RSS, CPU).",
         ]
     return lines
+
+
+def _sends(figures: dict[str, Any]) -> list[str]:
+    found = figures.get("sends")
+    if found is None:
+        return []
+    return [
+        "",
+        "### Sending alone, no worker running",
+        "",
+        *_broker_table(found, SEND_COLUMNS),
+        "",
+        "The last row sends over kombu's in-memory transport with in-memory results: no I/O "
+        "at all, so its figure is what Celery's own `apply_async` costs, the floor under every "
+        "variant built on Celery. Ratios above 1 mean the kit is faster (sends/s) or heavier "
+        "(CPU).",
+    ]
 
 
 def _sentiment(figures: dict[str, Any]) -> list[str]:

@@ -28,7 +28,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from bench._measure import alternating, medians, percentile, ratio, tree_cpu, wait_until
+from bench._measure import compare as measure_variants
+from bench._measure import percentile, tree_cpu, wait_until
 from bench._variants import Session, Variant, session
 from bench._workers import Running, running
 
@@ -128,32 +129,15 @@ def compare(
     round_trips: int,
     log: Log,
 ) -> dict[str, Any]:
-    """Alternate ``variants`` over ``rounds``; rounds, medians and the first one's ratios.
+    """Alternate ``variants`` over ``rounds`` (see :func:`bench._measure.compare`)."""
+    return measure_variants(
+        variants, rounds, lambda variant: cycle(variant, tasks, round_trips, log), _describe, log
+    )
 
-    ``first_over`` holds, for each figure, the first variant's median (the kit's) divided
-    by this variant's: above 1 the kit is faster for rates, heavier for latency and RSS.
-    """
-    measured: dict[str, list[dict[str, Any]]] = {v.key: [] for v in variants}
-    for number, variant in alternating(variants, rounds):
-        log(f"  round {number + 1}/{rounds}: {variant.label}")
-        figures = cycle(variant, tasks, round_trips, log)
-        log(
-            "    enqueue {enqueue_per_s:,.0f}/s ({enqueue_cpu_us:,.0f} us CPU each), drain "
-            "{drain_per_s:,.0f}/s ({drain_cpu_us:,.0f} us worker CPU each), round trip p50 "
-            "{rt_p50_ms:.1f} ms p99 {rt_p99_ms:.1f} ms, RSS {rss_peak_mib:.0f} MiB".format(
-                **figures
-            )
-        )
-        measured[variant.key].append(figures)
-    reference = variants[0]
-    results: dict[str, Any] = {}
-    for variant in variants:
-        middle = medians(measured[variant.key])
-        base = medians(measured[reference.key])
-        results[variant.key] = {
-            "label": variant.label,
-            "rounds": measured[variant.key],
-            "median": middle,
-            "first_over": {k: ratio(base[k], middle[k]) for k in middle if k in base},
-        }
-    return {"reference": reference.key, "variants": results}
+
+def _describe(figures: dict[str, Any]) -> str:
+    return (
+        "enqueue {enqueue_per_s:,.0f}/s ({enqueue_cpu_us:,.0f} us CPU each), drain "
+        "{drain_per_s:,.0f}/s ({drain_cpu_us:,.0f} us worker CPU each), round trip p50 "
+        "{rt_p50_ms:.1f} ms p99 {rt_p99_ms:.1f} ms, RSS {rss_peak_mib:.0f} MiB".format(**figures)
+    )
