@@ -23,10 +23,10 @@ FIGURES = {"enqueue_per_s", "drain_per_s", "rt_p50_ms", "rt_p99_ms", "rss_peak_m
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One quick run of the embedded figure, kit against Huey, with tiny counts."""
+    """One quick run of the embedded and sends figures, kit against Huey, with tiny counts."""
     out = tmp_path_factory.mktemp("bench")
     command = [
-        sys.executable, "-m", "bench", "--quick", "--figures=embedded", "--variants=huey",
+        sys.executable, "-m", "bench", "--quick", "--figures=embedded,sends", "--variants=huey",
         "--tasks=40", "--round-trips=5", f"--out={out}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90)
@@ -57,6 +57,21 @@ def test_results_json_holds_every_figure_of_both_variants(quick_run: Path) -> No
     assert huey["first_over"]["enqueue_per_s"] == pytest.approx(expected)
 
 
+def test_sends_set_the_kit_against_celerys_floor(quick_run: Path) -> None:
+    """Sending alone: every variant, plain Celery with no I/O among them, with both figures."""
+    sends = json.loads((quick_run / "results.json").read_text())["figures"]["sends"]
+    assert sends["reference"] == "kit"
+    assert set(sends["variants"]) == {"kit", "celery_tqsqlite", "huey", "celery_memory"}
+    for variant in sends["variants"].values():
+        (only,) = variant["rounds"]
+        assert only["tasks"] == 40
+        assert only["send_per_s"] > 0
+        assert only["send_cpu_us"] > 0
+    floor = sends["variants"]["celery_memory"]
+    expected = sends["variants"]["kit"]["median"]["send_cpu_us"] / floor["median"]["send_cpu_us"]
+    assert floor["first_over"]["send_cpu_us"] == pytest.approx(expected)
+
+
 def test_targets_are_judged_only_where_measured(quick_run: Path) -> None:
     """The Huey targets get a verdict from the figures; unmeasured ones say so."""
     results = json.loads((quick_run / "results.json").read_text())
@@ -75,6 +90,8 @@ def test_results_md_is_the_page_the_docs_include(quick_run: Path) -> None:
     assert "quick smoke run" in page
     for needle in (
         "### Targets",
+        "### Sending alone, no worker running",
+        "| plain Celery, in-memory transport and results (no I/O: Celery's own cost) (40 tasks)",
         "| kit, embedded default (40 tasks) |",
         "| Huey SqliteHuey (40",
         "*kit, embedded default ÷ Huey SqliteHuey*",
