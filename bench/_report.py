@@ -203,7 +203,8 @@ def _method(results: dict[str, Any]) -> list[str]:
         f"- HTTP ({settings.get('http_rounds', settings['rounds'])} rounds): one uvicorn "
         "process serves both routes; a second process keeps "
         f"{settings['concurrency']} keep-alive connections busy with {settings['requests']:,} "
-        "POSTs per measurement (after a warm-up); the queue is purged between measurements.",
+        "POSTs per measurement, after a warm-up of as many to each route; the queue is purged "
+        "between measurements.",
     ]
 
 

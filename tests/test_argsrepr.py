@@ -65,7 +65,6 @@ def test_answers_for_json_arguments(value: Any) -> None:
         ((b"raw",), 1024, 3),
         ((_Colour.RED,), 1024, 3),  # str() and repr() of an IntEnum differ
         (([[[1]]],), 1024, 3),  # the innermost list is saferepr's "[...]"
-        (([1],), 1024, 0),  # no depth limit: a self-containing list would never end
         (("x" * 50,), 20, 3),  # saferepr truncates
         (({1, 2},), 1024, 3),
     ],
@@ -74,10 +73,33 @@ def test_declines_where_repr_differs(value: Any, maxlen: int, maxlevels: int) ->
     assert fast_saferepr(value, maxlen, maxlevels) is None
 
 
-def test_a_self_containing_list_is_declined() -> None:
+@pytest.mark.parametrize("maxlevels", [3, 0])
+def test_a_self_containing_list_is_declined(maxlevels: int) -> None:
     looped: list[Any] = [1]
     looped.append(looped)
-    assert fast_saferepr((looped,), 1024, 3) is None
+    assert fast_saferepr((looped,), 1024, maxlevels) is None
+
+
+def test_without_a_depth_limit_deep_values_are_answered() -> None:
+    deep: Any = 1
+    for _ in range(10):
+        deep = [deep]
+    assert fast_saferepr((deep,), 1024, 0) == saferepr((deep,), 1024, 0) == repr((deep,))
+
+
+@pytest.mark.parametrize(
+    "value", [(list(range(5000)),), ({str(i): i for i in range(600)},), ("x" * 100_000,)]
+)
+def test_large_arguments_are_declined_before_repr(
+    value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    calls: list[Any] = []
+    real = builtins.repr
+    monkeypatch.setattr(builtins, "repr", lambda v: calls.append(v) or real(v))
+    assert fast_saferepr(value, 1024, 3) is None
+    assert calls == []
 
 
 @pytest.fixture

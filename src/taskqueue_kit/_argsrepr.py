@@ -18,27 +18,38 @@ _SCALARS = (int, float, bool, type(None))
 _CONTAINERS = (tuple, list, dict)
 
 
-def _same_as_saferepr(value: Any, level: int, maxlevels: int) -> bool:
-    """Whether ``repr(value)`` is what ``saferepr`` writes, length limits aside.
+def _same_as_saferepr(value: Any, maxlen: int, maxlevels: int) -> bool:
+    """Whether ``repr(value)`` is what ``saferepr`` writes, if it is shorter than ``maxlen``.
 
     ``saferepr`` writes numbers with ``str`` (the same as ``repr`` for these exact types),
     quotes every string in single quotes with only ``'`` escaped, and replaces a container
-    nested ``maxlevels`` deep by an ellipsis; subclasses get their type's name.
+    nested ``maxlevels`` deep by an ellipsis; subclasses get their type's name. Every value
+    takes at least one character, so the check gives up after ``maxlen`` of them: a large
+    argument costs no more to check than the text ``saferepr`` would write.
     """
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if kind is str:
-        return "'" not in value and "\\" not in value and value.isprintable()
-    if kind not in _CONTAINERS or level >= maxlevels:
-        return False
-    if kind is dict:
-        return all(
-            _same_as_saferepr(key, level + 1, maxlevels)
-            and _same_as_saferepr(item, level + 1, maxlevels)
-            for key, item in value.items()
-        )
-    return all(_same_as_saferepr(item, level + 1, maxlevels) for item in value)
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    counted = 1
+    while stack:
+        item, level = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is str:
+            if len(item) >= maxlen or "'" in item or "\\" in item or not item.isprintable():
+                return False
+            continue
+        if kind not in _CONTAINERS or (maxlevels and level >= maxlevels):
+            return False
+        counted += 2 * len(item) if kind is dict else len(item)
+        if counted > maxlen:
+            return False
+        if kind is dict:
+            for key, entry in item.items():
+                stack.append((key, level + 1))
+                stack.append((entry, level + 1))
+        else:
+            stack.extend((entry, level + 1) for entry in item)
+    return True
 
 
 def fast_saferepr(value: Any, maxlen: int, maxlevels: int) -> str | None:
@@ -46,10 +57,9 @@ def fast_saferepr(value: Any, maxlen: int, maxlevels: int) -> str | None:
 
     It differs for other types, strings with quotes, backslashes or unprintable characters,
     containers nested ``maxlevels`` deep, and text of ``maxlen`` characters or more
-    (which ``saferepr`` truncates). With no level limit (``maxlevels`` 0) it always declines: a
-    container holding itself would never end the check.
+    (which ``saferepr`` truncates).
     """
-    if maxlevels <= 0 or not _same_as_saferepr(value, 0, maxlevels):
+    if not _same_as_saferepr(value, maxlen, maxlevels):
         return None
     text = repr(value)
     # saferepr truncates a value as long as what is left of maxlen: hence <, not <=.
