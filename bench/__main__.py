@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from bench._measure import machine, now
 from bench._report import render, targets
-from bench._variants import Variant
+from bench._variants import CELERY_ON_KIT_SQLITE, Variant
 
 HERE = Path(__file__).resolve().parent
 FIGURES = ("embedded", "sends", "amqp", "redis", "sentiment", "http")
@@ -53,13 +53,7 @@ def embedded_variants(only: Sequence[str] | None) -> list[Variant]:
             "db+sqlite:///{dir}/results.db",
             scale=SQLA_SCALE,
         ),
-        Variant(
-            "celery_tqsqlite",
-            "plain Celery on the kit's SQLite broker and backend",
-            "plain",
-            "tqsqlite:///{dir}/broker.sqlite3",
-            "tqsqlite:///{dir}/results.sqlite3",
-        ),
+        CELERY_ON_KIT_SQLITE,
         Variant("huey", "Huey SqliteHuey", "huey"),
         Variant("huey_1ms", "Huey SqliteHuey, 1 ms polling", "huey", poll=0.001),
     ]

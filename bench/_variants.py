@@ -85,6 +85,17 @@ class Variant:
         return CelerySession(self, directory)
 
 
+#: Plain Celery on the kit's own SQLite transport and backend: what the kit's send path and
+#: defaults cost, on the same files.
+CELERY_ON_KIT_SQLITE = Variant(
+    "celery_tqsqlite",
+    "plain Celery on the kit's SQLite broker and backend",
+    "plain",
+    "tqsqlite:///{dir}/broker.sqlite3",
+    "tqsqlite:///{dir}/results.sqlite3",
+)
+
+
 def _fill(template: str | None, directory: Path) -> str | None:
     return None if template is None else template.replace("{dir}", str(directory))
 

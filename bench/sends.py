@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._measure import compare as measure_variants
-from bench._variants import Variant, session
+from bench._variants import CELERY_ON_KIT_SQLITE, Variant, session
 
 WARMUP = 100
 
@@ -26,13 +26,7 @@ def variants() -> list[Variant]:
     """The kit first (every ratio is the kit's over the others)."""
     return [
         Variant("kit", "kit, embedded default", "kit"),
-        Variant(
-            "celery_tqsqlite",
-            "plain Celery on the kit's SQLite broker and backend",
-            "plain",
-            "tqsqlite:///{dir}/broker.sqlite3",
-            "tqsqlite:///{dir}/results.sqlite3",
-        ),
+        CELERY_ON_KIT_SQLITE,
         Variant("huey", "Huey SqliteHuey", "huey"),
         Variant(
             "celery_memory",

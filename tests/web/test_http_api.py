@@ -108,6 +108,26 @@ def test_lifecycle_on_each_broker(
 # -- sending one task -----------------------------------------------------------------
 
 
+def test_the_202_answers_are_exactly_the_documented_json(shared_api: httpx.Client) -> None:
+    """One task and a batch: JSON with just the documented fields, paths under the prefix."""
+    one = shared_api.post(ADD, json={"x": 1, "y": 2})
+    assert one.status_code == 202
+    assert one.headers["content-type"] == "application/json"
+    task_id = one.json()["task_id"]
+    assert one.json() == {
+        "task_id": task_id,
+        "status_url": f"/tasks/{task_id}",
+        "events_url": f"/tasks/{task_id}/events",
+    }
+    batch = shared_api.post(f"{ADD}/batch", json={"items": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]})
+    assert batch.status_code == 202
+    assert batch.headers["content-type"] == "application/json"
+    body = batch.json()
+    assert set(body) == {"group_id", "status_url", "task_ids"}
+    assert body["status_url"] == f"/tasks/groups/{body['group_id']}"
+    assert len(body["task_ids"]) == len(set(body["task_ids"])) == 2
+
+
 def test_a_failure_reads_as_failed_with_its_error(api: httpx.Client, embedded_app: Celery) -> None:
     """A task that raises ends the stream with a `failed` event carrying the error as strings."""
     task_id = api.post("/tasks/webtest.fail", json={"message": "boom"}).json()["task_id"]
