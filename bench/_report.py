@@ -229,24 +229,24 @@ def _broker_table(
     return lines
 
 
-def _brokers(figures: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    for group, title in BROKER_TITLES.items():
-        if group == "amqp":  # sending alone goes with the embedded default, measured or not
-            lines += _sends(figures)
-        if group not in figures:
-            continue
-        lines += ["", f"### {title}", ""]
-        found = figures[group]
+def _broker(group: str) -> Callable[[dict[str, Any]], list[str]]:
+    """The section of one broker figure (``embedded``, ``amqp``, ``redis``), if measured."""
+
+    def section(figures: dict[str, Any]) -> list[str]:
+        found = figures.get(group)
+        if found is None:
+            return []
+        lines = ["", f"### {BROKER_TITLES[group]}", ""]
         if "skipped" in found:
-            lines.append(f"Not measured: {found['skipped']}.")
-            continue
-        lines += _broker_table(found)
-        lines += [
+            return [*lines, f"Not measured: {found['skipped']}."]
+        return [
+            *lines,
+            *_broker_table(found),
             "",
             "Ratios above 1 mean the kit is faster (rates) or heavier (latency, RSS, CPU).",
         ]
-    return lines
+
+    return section
 
 
 def _sends(figures: dict[str, Any]) -> list[str]:
@@ -339,7 +339,14 @@ def render(results: dict[str, Any], bounds: str | None = None) -> str:
             (``bench/bounds.md``), included under their own heading when given.
     """
     figures = results["figures"]
-    sections: list[Callable[[dict[str, Any]], list[str]]] = [_brokers, _sentiment, _http]
+    sections: list[Callable[[dict[str, Any]], list[str]]] = [
+        _broker("embedded"),
+        _sends,  # sending alone goes with the embedded default
+        _broker("amqp"),
+        _broker("redis"),
+        _sentiment,
+        _http,
+    ]
     lines = ["## Benchmark results", "", *_machine(results), "", *_targets(results["targets"])]
     for section in sections:
         lines += section(figures)
