@@ -103,6 +103,14 @@ def test_large_arguments_are_declined_before_repr(
 
 
 @pytest.fixture
+def kit() -> Celery:
+    """A kit app on in-memory broker and results: messages are built, never sent."""
+    return create_celery(
+        TaskQueueSettings(broker_url="memory://", result_backend="cache+memory://")
+    )
+
+
+@pytest.fixture
 def saferepr_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
 
@@ -123,24 +131,21 @@ _MESSAGES = [
 
 
 @pytest.mark.parametrize(("args", "kwargs"), _MESSAGES)
-def test_kit_messages_carry_celerys_reprs(args: Any, kwargs: Any) -> None:
-    kit = create_celery(TaskQueueSettings(broker_url="memory://", result_backend="cache+memory://"))
+def test_kit_messages_carry_celerys_reprs(kit: Celery, args: Any, kwargs: Any) -> None:
     plain = Celery(broker="memory://", set_as_current=False)
     ours = kit.amqp.create_task_message("id-1", "t", args, kwargs).headers
     theirs = plain.amqp.create_task_message("id-1", "t", args, kwargs).headers
     assert (ours["argsrepr"], ours["kwargsrepr"]) == (theirs["argsrepr"], theirs["kwargsrepr"])
 
 
-def test_kit_sends_skip_saferepr_for_json_arguments(saferepr_calls: list[Any]) -> None:
-    kit = create_celery(TaskQueueSettings(broker_url="memory://", result_backend="cache+memory://"))
+def test_kit_sends_skip_saferepr_for_json_arguments(kit: Celery, saferepr_calls: list[Any]) -> None:
     kit.amqp.create_task_message("id-1", "t", ("review",), {"n": 1})
     assert saferepr_calls == []
     kit.amqp.create_task_message("id-2", "t", (Decimal("1"),), {"n": 1})
     assert saferepr_calls == [(Decimal("1"),)]
 
 
-def test_a_callers_own_argsrepr_is_kept() -> None:
-    kit = create_celery(TaskQueueSettings(broker_url="memory://", result_backend="cache+memory://"))
+def test_a_callers_own_argsrepr_is_kept(kit: Celery) -> None:
     headers = kit.amqp.create_task_message(
         "id-1", "t", ("secret",), {}, argsrepr="(hidden)"
     ).headers
