@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+from celery import Celery
 from werkzeug.serving import make_server
+
+from taskqueue_kit import TaskQueueSettings, create_celery, init_celery
 
 
 def wait_until(
@@ -95,3 +98,22 @@ def serve(kind: str, web_app: Any) -> Iterator[Server]:
         if not thread.is_alive():
             loop.close()
         listener.close()
+
+
+#: The two ways a user gets a kit app: built by the kit, or their own app adopting it.
+APP_MAKERS = ("create_celery", "init_celery")
+
+
+def make_app(how: str, settings: TaskQueueSettings, main: str) -> Celery:
+    """A kit app the way ``how`` names: ``create_celery``, or a plain app plus ``init_celery``.
+
+    The plain app is a service's own, as it is: ``Celery(main, broker=..., backend=...)``
+    with the broker and backend it was written with, and the kit's settings naming neither.
+    """
+    if how == "create_celery":
+        return create_celery(settings, main=main)
+    own = {"broker_url", "result_backend"}
+    kit = TaskQueueSettings(**{f: getattr(settings, f) for f in settings.model_fields_set - own})
+    return init_celery(
+        Celery(main, broker=settings.broker_url, backend=settings.result_backend), kit
+    )

@@ -12,6 +12,8 @@ from celery import Celery
 from taskqueue_kit import Progress, TaskState, get_task_info, report_progress
 from taskqueue_kit.testing import run_worker
 
+pytestmark = pytest.mark.compat
+
 
 @pytest.mark.parametrize(
     ("current", "total"),

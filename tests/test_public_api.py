@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ EXPECTED = [
     "ConfigurationError",
     "InvalidTaskId",
     "KitTask",
+    "OptionError",
     "Progress",
     "ResultDecodeError",
     "RetryPolicy",
@@ -29,6 +31,7 @@ EXPECTED = [
     "create_celery",
     "every",
     "get_task_info",
+    "init_celery",
     "report_progress",
     "retrying_task",
     "revoke_task",
@@ -44,16 +47,42 @@ def test_all_is_exactly_the_public_names() -> None:
         assert hasattr(taskqueue_kit, name), name
 
 
+# Each public exception, with the builtins it also derives from (API.md section 7).
+EXCEPTIONS: dict[str, tuple[type[Exception], ...]] = {
+    "ConfigurationError": (ValueError,),
+    "InvalidTaskId": (ValueError,),
+    "OptionError": (TypeError, ValueError),
+    "ResultDecodeError": (),
+    "TaskNotFound": (LookupError,),
+    "UnknownQueueError": (LookupError,),
+}
+
+
 def test_exceptions_share_one_root() -> None:
-    """Every public exception derives from TaskQueueKitError."""
-    for name in (
-        "ConfigurationError",
-        "InvalidTaskId",
-        "ResultDecodeError",
-        "TaskNotFound",
-        "UnknownQueueError",
-    ):
-        assert issubclass(getattr(taskqueue_kit, name), taskqueue_kit.TaskQueueKitError)
+    """Every public exception derives from TaskQueueKitError and the builtins it resembles."""
+    exported = {
+        name
+        for name in taskqueue_kit.__all__
+        if isinstance(getattr(taskqueue_kit, name), type)
+        and issubclass(getattr(taskqueue_kit, name), BaseException)
+    }
+    assert exported == {*EXCEPTIONS, "TaskQueueKitError"}
+    for name, builtins in EXCEPTIONS.items():
+        error = getattr(taskqueue_kit, name)
+        assert issubclass(error, taskqueue_kit.TaskQueueKitError), name
+        for builtin in builtins:
+            assert issubclass(error, builtin), (name, builtin)
+    assert issubclass(taskqueue_kit.OptionError, taskqueue_kit.ConfigurationError)
+
+
+def test_exception_tree_is_drawn_in_its_docstring() -> None:
+    """The docstring of _exceptions draws every public exception, each under its parent."""
+    from taskqueue_kit import _exceptions
+
+    tree = _exceptions.__doc__ or ""
+    for name in EXCEPTIONS:
+        assert f"── {name} " in tree, name
+    assert re.search(r"\n    │   [├└]── OptionError ", tree), "OptionError under ConfigurationError"
 
 
 def test_import_does_not_pull_in_web_frameworks() -> None:

@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from celery.exceptions import QueueNotFound
+from tests._support import make_app
 
 from taskqueue_kit import TaskQueueSettings, UnknownQueueError, create_celery, route_task
 from taskqueue_kit.testing import run_worker, unique_name
+
+pytestmark = pytest.mark.compat
 
 
 def test_route_task_maps_prefix_to_queue() -> None:
@@ -34,11 +38,13 @@ def _queue_sizes(app: Celery, names: list[str]) -> dict[str, int]:
 
 
 @pytest.fixture
-def routing_app(taskqueue_settings: TaskQueueSettings) -> Iterator[tuple[Celery, str]]:
-    """An app on the broker under test declaring a unique 'polarity' queue."""
+def routing_app(
+    taskqueue_settings: TaskQueueSettings, app_maker: str
+) -> Iterator[tuple[Celery, str]]:
+    """An app on the broker under test declaring a unique 'polarity' queue, made each way."""
     polarity = unique_name("polarity")
     settings = taskqueue_settings.model_copy(update={"queues": (polarity,)})
-    app = create_celery(settings, main="routing")
+    app = make_app(app_maker, settings, "routing")
     yield app, polarity
     app.close()
 
@@ -92,21 +98,30 @@ def test_worker_on_prefix_queue_runs_it_and_default_worker_never_sees_it(
     assert seen == [polarity]
 
 
-def test_undeclared_prefix_raises_at_send(tmp_path: Any) -> None:
+def test_undeclared_prefix_raises_at_send(tmp_path: Any, app_maker: str) -> None:
     """A prefix that names no declared queue raises UnknownQueueError when sent."""
-    app = create_celery(TaskQueueSettings(home=tmp_path, queues=("polarity",)))
+    app = make_app(app_maker, TaskQueueSettings(home=tmp_path, queues=("polarity",)), "r")
     with pytest.raises(UnknownQueueError) as caught:
         app.send_task("polarty:analyze")
     assert caught.value.queue == "polarty"
     assert "polarty" in str(caught.value)
 
 
-def test_explicit_queue_wins_and_undeclared_is_refused(tmp_path: Any) -> None:
+def _analyze() -> None:
+    """A task body; its message is never run."""
+
+
+def test_explicit_queue_wins_and_undeclared_is_refused(tmp_path: Any, app_maker: str) -> None:
     """queue= naming a declared queue beats the prefix; an undeclared one is refused."""
-    app = create_celery(TaskQueueSettings(home=tmp_path, queues=("polarity", "bulk")))
+    settings = TaskQueueSettings(home=tmp_path, queues=("polarity", "bulk"))
+    app = make_app(app_maker, settings, "r")
     result = app.send_task("polarity:analyze", queue="bulk")
     assert result.id
     assert _queue_sizes(app, ["bulk", "polarity"]) == {"bulk": 1, "polarity": 0}
+    app.task(name="polarity:explicit", shared=False)(_analyze)
     with pytest.raises(UnknownQueueError) as caught:
-        app.send_task("polarity:analyze", queue="nowhere")
+        app.tasks["polarity:explicit"].apply_async(queue="nowhere")
     assert caught.value.queue == "nowhere"
+    # By name, Celery checks queue= itself before any router runs, with its own error.
+    with pytest.raises(QueueNotFound, match="nowhere"):
+        app.send_task("polarity:analyze", queue="nowhere")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue_kit import ConfigurationError, TaskQueueSettings
+from taskqueue_kit import ConfigurationError, OptionError, TaskQueueSettings
+
+pytestmark = pytest.mark.compat
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +83,14 @@ def test_bad_settings_name_the_field(kwargs: dict[str, object], field: str) -> N
         TaskQueueSettings(**kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
     assert field in str(caught.value)
+
+
+def test_misspelt_setting_is_an_option_error_with_a_suggestion() -> None:
+    """An unknown setting is an OptionError (also a TypeError) suggesting the setting meant."""
+    with pytest.raises(OptionError, match="did you mean 'broker_url'") as caught:
+        TaskQueueSettings(brokr_url="redis://127.0.0.1:6379/0")  # type: ignore[call-arg]
+    assert isinstance(caught.value, TypeError)
+    assert caught.value.field == "brokr_url"
 
 
 def test_production_refuses_embedded_broker() -> None:

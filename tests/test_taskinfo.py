@@ -28,6 +28,8 @@ from taskqueue_kit import (
 from taskqueue_kit._results import add_if_absent
 from taskqueue_kit.testing import run_worker
 
+pytestmark = pytest.mark.compat
+
 
 def _wait_for(app: Celery, task_id: str, state: TaskState, timeout: float = 20) -> TaskInfo:
     deadline = time.monotonic() + timeout

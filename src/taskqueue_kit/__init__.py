@@ -6,10 +6,11 @@ private. Importing this package never imports FastAPI or Flask.
 """
 
 from taskqueue_kit import _sqlite
-from taskqueue_kit._app import celery_config, create_celery
+from taskqueue_kit._app import celery_config, create_celery, init_celery
 from taskqueue_kit._exceptions import (
     ConfigurationError,
     InvalidTaskId,
+    OptionError,
     ResultDecodeError,
     TaskNotFound,
     TaskQueueKitError,
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidTaskId",
     "KitTask",
+    "OptionError",
     "Progress",
     "ResultDecodeError",
     "RetryPolicy",
@@ -47,6 +49,7 @@ __all__ = [
     "create_celery",
     "every",
     "get_task_info",
+    "init_celery",
     "report_progress",
     "retrying_task",
     "revoke_task",

@@ -1,39 +1,36 @@
 """Config factories: from :class:`TaskQueueSettings` to a configured ``celery.Celery``.
 
-``celery_config`` is pure: it returns the exact mapping ``create_celery`` applies, so the
-mapping can be inspected, diffed and tested. ``create_celery`` adds what a mapping cannot
-carry: the send path that records sent tasks and refuses undeclared queues.
+``celery_config`` is pure: it returns the exact mapping ``init_celery`` applies, so the
+mapping can be inspected, diffed and tested. ``init_celery`` applies it to any app, a
+service's own included, through what Celery documents: its configuration, ``task_routes``,
+the ``app.Task`` base class and the ``before_task_publish`` signal (:mod:`._sent`).
+``create_celery(settings)`` is ``init_celery(Celery(main), settings)``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
-from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from celery import Celery
-from celery.app import backends
-from celery.app.amqp import AMQP
-from celery.apps.worker import Worker
+from celery.app.defaults import DEFAULTS
+from kombu import Queue
 
-from taskqueue_kit._argsrepr import fast_saferepr
-from taskqueue_kit._results import begin_add_if_absent, discard_if_sent, sent_meta
-from taskqueue_kit._routing import KitRouter, declare_queues, route_task
+from taskqueue_kit._initialised import INITIALISED_KEY
+from taskqueue_kit._routing import AppRouter, declare_queues, route_task
+from taskqueue_kit._sent import TRACK_SENT_KEY
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask
 
-__all__ = ["KitAMQP", "KitCelery", "KitWorker", "celery_config", "create_celery"]
+__all__ = ["celery_config", "create_celery", "init_celery"]
 
 logger = logging.getLogger("taskqueue_kit")
 
-T = TypeVar("T")
-
-TRACK_SENT_KEY = "taskqueue_track_sent"
 PROGRESS_INTERVAL_KEY = "taskqueue_progress_interval"
 PROFILE_KEY = "taskqueue_profile"
 AUTOSCALE_KEY = "taskqueue_autoscale"
@@ -43,9 +40,25 @@ _PICKLE_WARNING = (
     "who can write to the broker or the result backend can run arbitrary code in them"
 )
 
+# Settings fields an app may already have set in its own configuration, with the Celery
+# setting each comes from. Where the user did not pass the field, the app's own value is
+# adopted (so a service keeps its broker); where the user did, the user's value wins.
+_ADOPTED = {
+    "broker_url": "broker_url",
+    "result_backend": "result_backend",
+    "broker_transport_options": "broker_transport_options",
+    "prefetch_multiplier": "worker_prefetch_multiplier",
+    "acks_late": "task_acks_late",
+    "task_time_limit": "task_time_limit",
+    "task_soft_time_limit": "task_soft_time_limit",
+    "result_expires": "result_expires",
+    "send_events": "worker_send_task_events",
+    "default_queue": "task_default_queue",
+}
+
 
 def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
-    """The Celery configuration mapping for ``settings``; exactly what ``create_celery`` applies.
+    """The Celery configuration mapping for ``settings``; exactly what ``init_celery`` applies.
 
     Args:
         settings: The settings; read from the environment when omitted.
@@ -96,10 +109,120 @@ def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
         TRACK_SENT_KEY: settings.track_sent,
         PROGRESS_INTERVAL_KEY: settings.progress_interval,
         PROFILE_KEY: settings.profile,
+        INITIALISED_KEY: True,
     }
     if settings.autoscale is not None:
         config[AUTOSCALE_KEY] = settings.autoscale
     return config
+
+
+def _own_value(app: Celery, key: str) -> Any:
+    """The app's own value of a Celery setting, or ``None`` where it has Celery's default."""
+    value = getattr(app.conf, key) if key in {"broker_url", "result_backend"} else app.conf.get(key)
+    default = DEFAULTS.get(key)
+    if value is None or value == default:
+        return None
+    if key in {"task_time_limit", "task_soft_time_limit", "result_expires"}:
+        seconds = getattr(value, "total_seconds", None)  # result_expires may be a timedelta
+        return float(seconds()) if callable(seconds) else value
+    return value
+
+
+def _adopt(app: Celery, settings: TaskQueueSettings) -> TaskQueueSettings:
+    """The settings with the app's own values where the user did not pass the field."""
+    given = settings.model_fields_set
+    adopted = {
+        field: value
+        for field, key in _ADOPTED.items()
+        if field not in given and (value := _own_value(app, key)) is not None
+    }
+    return settings.model_copy(update=adopted) if adopted else settings
+
+
+def _merged_queues(app: Celery, kit_queues: tuple[Queue, ...]) -> tuple[Queue, ...]:
+    """The app's own declared queues as they are, then the kit's for every other name."""
+    own = tuple(app.conf.get("task_queues") or ())
+    names = {queue.name for queue in own}
+    return own + tuple(queue for queue in kit_queues if queue.name not in names)
+
+
+def _kit_task_base(app: Celery) -> None:
+    """Put :class:`KitTask` in front of the app's own task base class (``task_cls``).
+
+    ``app.Task`` is the base Celery documents for changing every task of an app; tasks
+    created from now on get the kit's send path, the app's own base class behind it.
+    """
+    base: type[Any] = app.Task
+    if issubclass(base, KitTask):
+        return
+    combined = type(str(base.__name__), (KitTask, base), {"__module__": base.__module__})
+    app.Task = combined  # type: ignore[misc]  # a settable cached_property; celery-types says read-only
+    registry: Any = app.tasks if getattr(app, "finalized", False) else {}
+    stale = sorted(
+        name
+        for name, task in registry.items()
+        if not name.startswith("celery.") and not isinstance(task, KitTask)
+    )
+    if stale:
+        logger.warning(
+            "taskqueue-kit: init_celery ran after these tasks were created, so they keep "
+            "Celery's send path without the sent record: %s; call init_celery right after "
+            "Celery(...)",
+            ", ".join(stale),
+        )
+
+
+def init_celery(app: Celery, settings: TaskQueueSettings | None = None) -> Celery:
+    """Apply the kit to an app you already have: configuration, routing, sent records.
+
+    The app keeps its own broker, backend and limits wherever ``settings`` does not name
+    them; what ``settings`` names wins, and a log line says which of the app's own settings
+    were replaced. The kit's safety settings (JSON only unless ``allow_pickle``, refusal of
+    undeclared queues, the production guards) always apply. The app's own declared queues
+    and ``task_routes`` are kept: its routes are asked first, then :func:`route_task`.
+
+    Args:
+        app: The service's ``Celery`` app, with its own ``amqp=``, ``task_cls=`` or loader
+            if it has them. Call this before defining tasks on it.
+        settings: The settings; read from ``TASKQUEUE_*`` environment variables when omitted.
+
+    Returns:
+        The same app object. In the ``testing`` profile with the embedded default, it gets
+        a fresh temporary data directory, removed when the app is garbage-collected.
+
+    Raises:
+        ConfigurationError: the settings, or the app's own values, cannot work.
+    """
+    settings = _adopt(app, TaskQueueSettings() if settings is None else settings)
+    temporary: Path | None = None
+    if settings.profile == "testing" and (not settings.broker_url or not settings.result_backend):
+        temporary = Path(tempfile.mkdtemp(prefix="taskqueue-kit-"))
+        settings = settings.model_copy(update={"home": temporary})
+    config = celery_config(settings)
+    if settings.allow_pickle:
+        logger.warning(_PICKLE_WARNING)
+    config["task_queues"] = _merged_queues(app, config["task_queues"])
+    own_routes = app.conf.get("task_routes") or ()
+    own = tuple(own_routes) if isinstance(own_routes, list | tuple) else (own_routes,)
+    config["task_routes"] = (*(r for r in own if r != route_task), AppRouter(app))
+    replaced = sorted(
+        key
+        for key, value in config.items()
+        if key not in {"task_queues", "task_routes"}
+        and (own := _own_value(app, key)) is not None
+        and own != value
+    )
+    if replaced:
+        logger.info("taskqueue-kit: init_celery replaced the app's own %s", ", ".join(replaced))
+    app.conf.update(config)
+    _kit_task_base(app)
+    if settings.autoscale is not None:
+        # ``celery worker`` reads its options from CELERY_WORKER_* too (Click's envvar
+        # prefix); an explicit --autoscale still wins.
+        os.environ.setdefault("CELERY_WORKER_AUTOSCALE", "{},{}".format(*settings.autoscale))
+    if temporary is not None:
+        weakref.finalize(app, shutil.rmtree, temporary, ignore_errors=True)
+    return app
 
 
 def create_celery(
@@ -108,7 +231,7 @@ def create_celery(
     main: str | None = None,
     **celery_kwargs: Any,
 ) -> Celery:
-    """A fully configured Celery app: JSON only, declared queues, colon-prefix routing.
+    """A fully configured Celery app: ``init_celery(Celery(main, **celery_kwargs), settings)``.
 
     Args:
         settings: The settings; read from ``TASKQUEUE_*`` environment variables when omitted.
@@ -116,212 +239,10 @@ def create_celery(
         **celery_kwargs: Passed to ``celery.Celery`` (``include=``, ``task_cls=``, ...).
 
     Returns:
-        The app. In the ``testing`` profile with the embedded default, it gets a fresh
-        temporary data directory, removed when the app is garbage-collected.
+        The app.
 
     Raises:
         ConfigurationError: the settings cannot work.
     """
-    settings = TaskQueueSettings() if settings is None else settings
-    temporary: Path | None = None
-    if settings.profile == "testing" and (not settings.broker_url or not settings.result_backend):
-        temporary = Path(tempfile.mkdtemp(prefix="taskqueue-kit-"))
-        settings = settings.model_copy(update={"home": temporary})
-    config = celery_config(settings)
-    if settings.allow_pickle:
-        logger.warning(_PICKLE_WARNING)
-    celery_kwargs.setdefault("amqp", KitAMQP)
     celery_kwargs.setdefault("task_cls", KitTask)
-    app = KitCelery(main, **celery_kwargs)
-    app.conf.update(config)
-    if temporary is not None:
-        weakref.finalize(app, shutil.rmtree, temporary, ignore_errors=True)
-    return app
-
-
-class KitWorker(Worker):
-    """``celery worker`` that takes its autoscale bounds from the settings.
-
-    Celery reads ``--autoscale`` only from the command line; with ``autoscale=(max, min)``
-    in the settings every worker of the app grows and shrinks its pool the same way. An
-    explicit ``--autoscale`` still wins.
-    """
-
-    def __init__(
-        self, app: Celery | None = None, hostname: str | None = None, **kwargs: Any
-    ) -> None:
-        app = app if app is not None else self.app
-        bounds = app.conf.get(AUTOSCALE_KEY) if app is not None else None
-        if kwargs.get("autoscale") is None and bounds:
-            kwargs["autoscale"] = [int(bounds[0]), int(bounds[1])]
-        super().__init__(app=app, hostname=hostname, **kwargs)
-
-
-class _WithoutArguments:
-    """A task request as the result backend sees it: everything but the call's arguments.
-
-    With ``result_extended`` Celery copies args and kwargs into every state record: a batch
-    of 10,000 reviews would be rewritten with each progress step, arguments may hold
-    personal data, and pickled arguments cannot be stored as JSON at all. Name, queue,
-    retries and worker are kept.
-    """
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: Any) -> None:
-        self._request = request
-
-    def __getattr__(self, name: str) -> Any:
-        if name in {"args", "kwargs"}:
-            return None
-        return getattr(self._request, name)
-
-
-class KitCelery(Celery):
-    """``celery.Celery`` whose result records carry task name, queue and retries, not args."""
-
-    def _get_backend(self) -> Any:
-        found: Any = backends.by_url(self.backend_cls or self.conf.result_backend, self.loader)
-        backend_cls, url = found
-        if backend_cls.__module__ == "celery.backends.redis":  # imports redis-py: an extra
-            from taskqueue_kit._redis import kit_backend_class
-
-            backend_cls = kit_backend_class(backend_cls)
-        backend = backend_cls(app=self, url=url)
-        build_meta = backend._get_result_meta
-
-        def result_meta(
-            result: Any,
-            state: str,
-            traceback: Any,
-            request: Any,
-            format_date: bool = True,
-            encode: bool = False,
-        ) -> dict[str, Any]:
-            hidden = None if request is None else _WithoutArguments(request)
-            meta: dict[str, Any] = build_meta(result, state, traceback, hidden, format_date, encode)
-            return meta
-
-        backend._get_result_meta = result_meta
-        return backend
-
-    @cached_property
-    def Worker(self) -> Any:
-        """``celery worker``'s class for this app: Celery's, with autoscale from settings."""
-        return self.subclass_with_self(KitWorker)
-
-    def close(self) -> None:
-        """Close broker connections and, unlike Celery's, this thread's result backend too."""
-        local: Any = getattr(self, "_local", None)
-        backend = getattr(local, "backend", None)
-        if backend is not None:
-            consumer = getattr(backend, "result_consumer", None)
-            stop = getattr(consumer, "stop", None)
-            if callable(stop):
-                stop()
-            pool = getattr(getattr(backend, "client", None), "connection_pool", None)
-            if pool is not None:
-                pool.disconnect()
-        super().close()
-
-
-class KitAMQP(AMQP):
-    """Celery's AMQP layer with the kit's send path (see :mod:`taskqueue_kit._routing`)."""
-
-    def Router(self, queues: Any = None, create_missing: bool | None = None) -> KitRouter:
-        """Celery's router, refusing undeclared queues at send time."""
-        return KitRouter(
-            self.routes,
-            queues or self.queues,
-            self.app.either("task_create_missing_queues", create_missing),
-            app=self.app,
-        )
-
-    def as_task_v2(
-        self,
-        task_id: str,
-        name: str,
-        args: Any = None,
-        kwargs: Any = None,
-        *rest: Any,
-        **options: Any,
-    ) -> Any:
-        """Celery's message, with ``argsrepr``/``kwargsrepr`` made by :func:`fast_saferepr`.
-
-        Where it declines, or the caller gave its own, Celery's ``saferepr`` runs as before.
-        """
-        if options.get("argsrepr") is None or options.get("kwargsrepr") is None:
-            levels = int(self.app.conf.task_repr_maxlevels)
-            if options.get("argsrepr") is None:
-                options["argsrepr"] = fast_saferepr(args or (), self.argsrepr_maxsize, levels)
-            if options.get("kwargsrepr") is None:
-                options["kwargsrepr"] = fast_saferepr(kwargs or {}, self.kwargsrepr_maxsize, levels)
-        return super().as_task_v2(task_id, name, args, kwargs, *rest, **options)
-
-    def _create_task_sender(self) -> Callable[..., Any]:
-        send: Callable[..., Any] = super()._create_task_sender()  # type: ignore[misc]
-        app = self.app
-        track_sent = bool(app.conf.get(TRACK_SENT_KEY))
-
-        def send_task_message(producer: Any, name: str, message: Any, **kwargs: Any) -> Any:
-            queue = kwargs.get("queue")
-            if kwargs.get("declare") is None and queue is not None and not isinstance(queue, str):
-                kwargs["declare"] = _DeclareUnlessCached(queue, producer)
-            if not track_sent:
-                return send(producer, name, message, **kwargs)
-            headers = message[0]
-            queue_name = queue if isinstance(queue, str) or queue is None else queue.name
-            task_id = headers["id"]
-            meta = sent_meta(task_id, name, queue_name, headers.get("retries", 0))
-            finish = _guarded(task_id, lambda: begin_add_if_absent(app, task_id, meta))
-            try:
-                sent = send(producer, name, message, **kwargs)
-            except BaseException:
-                # Celery's publish retries are over: the task never reached the broker.
-                if finish is not None and _guarded(task_id, finish):
-                    _guarded(task_id, lambda: discard_if_sent(app, task_id))
-                raise
-            if finish is not None:
-                _guarded(task_id, finish)
-            return sent
-
-        return send_task_message
-
-
-class _DeclareUnlessCached(list[Any]):
-    """``declare=[queue]`` for kombu, empty while kombu's cache says the queue is declared.
-
-    Celery asks kombu to declare the queue on every send, and kombu binds a copy of it
-    before it finds it in the connection's cache of declarations (``declared_entities``).
-    kombu reads this list on every publish attempt, retries after a reconnect included,
-    and a reconnect empties that cache: the queue is then declared again, as without it.
-    """
-
-    def __init__(self, queue: Any, producer: Any) -> None:
-        super().__init__([queue])
-        self._hash = hash(queue)
-        self._producer = producer
-
-    def _cached(self) -> bool:
-        declared: set[int] | None = getattr(self._producer.connection, "declared_entities", None)
-        return declared is not None and self._hash in declared
-
-    def __len__(self) -> int:  # bool() asks this too
-        return 0 if self._cached() else 1
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(()) if self._cached() else super().__iter__()
-
-
-def _guarded(task_id: str, step: Callable[[], T]) -> T | None:
-    """Run one step of keeping the sent record; a failure is logged, never raised.
-
-    A status record must never stop the task itself from being sent.
-    """
-    try:
-        return step()
-    except Exception:
-        logger.warning(
-            "taskqueue-kit: could not keep the sent record of task %s", task_id, exc_info=True
-        )
-        return None
+    return init_celery(Celery(main, **celery_kwargs), settings)

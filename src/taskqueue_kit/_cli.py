@@ -10,13 +10,24 @@ import click
 
 from taskqueue_kit._demo_cli import demo
 from taskqueue_kit._doctor import run_checks
+from taskqueue_kit._exceptions import MissingExtra
 
 __all__ = ["main"]
 
 _MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _KitGroup(click.Group):
+    """Every command: a missing extra is one ``Error:`` line and exit status 1, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MissingExtra as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_KitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="taskqueue-kit")
 def main() -> None:
     """Celery task queues for FastAPI and Flask: check the setup, run the demo."""

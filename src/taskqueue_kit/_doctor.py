@@ -1,20 +1,24 @@
 """``taskqueue-kit doctor``: check settings and connectivity, and explain each problem.
 
 Every check runs with a deadline, so a firewalled host or a closed port gives a one-line
-reason in seconds rather than a hang or a traceback.
+reason in seconds rather than a hang or a traceback. A URL whose extra is not installed
+fails on the broker or backend line with the extra to install, and the extras line says
+which extras are there (each web adapter is imported to prove it).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from celery import Celery
 
+from taskqueue_kit import _extras
 from taskqueue_kit._app import create_celery
-from taskqueue_kit._exceptions import TaskQueueKitError
+from taskqueue_kit._exceptions import MissingExtra, TaskQueueKitError
 from taskqueue_kit._results import read_meta
 from taskqueue_kit._settings import TaskQueueSettings
 
@@ -39,9 +43,41 @@ class Check:
     detail: str
 
 
+# The check a setting's missing extra is reported on.
+_CHECK_OF_FIELD = {"broker_url": "broker", "result_backend": "result backend"}
+
+
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MissingExtra):  # already the sentence to show
+        return str(exc)
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _extras_check() -> list[Check]:
+    """Which extras are installed; a warning for each one installed only in part."""
+    installed: list[str] = []
+    problems: list[Check] = []
+    for extra in _extras.EXTRAS:
+        missing = _extras.missing_modules(extra.name)
+        if extra.modules[0] in missing:
+            continue
+        if missing:
+            error = MissingExtra(extra.feature, extra.name, module=missing[0])
+            problems.append(Check("extras", "warn", str(error)))
+            continue
+        try:
+            if extra.adapter:
+                importlib.import_module(extra.adapter)
+        except Exception as exc:  # an incompatible version: say so, and keep checking
+            problems.append(Check("extras", "warn", f"{extra.adapter}: {_one_line(exc)}"))
+            continue
+        installed.append(extra.name)
+    absent = [e.name for e in _extras.EXTRAS if e.name not in installed]
+    summary = f"installed: {', '.join(installed) or 'none'}"
+    if absent:
+        summary += f"; not installed: {', '.join(absent)}"
+    return [Check("extras", "ok", summary), *problems]
 
 
 def _with_deadline(func: Callable[[], T], timeout: float) -> T:
@@ -90,6 +126,11 @@ def run_checks(settings_kwargs: dict[str, Any], timeout: float = 4.0) -> list[Ch
     try:
         settings = TaskQueueSettings(**settings_kwargs)
         app = create_celery(settings, main="taskqueue_kit_doctor")
+    except MissingExtra as exc:
+        return [
+            Check(_CHECK_OF_FIELD.get(exc.field or "", "settings"), "fail", str(exc)),
+            *_extras_check(),
+        ]
     except TaskQueueKitError as exc:
         return [Check("settings", "fail", _one_line(exc))]
     checks = [
@@ -98,6 +139,7 @@ def run_checks(settings_kwargs: dict[str, Any], timeout: float = 4.0) -> list[Ch
             "ok",
             f"profile {settings.profile}; queues {', '.join(settings.all_queues)}",
         ),
+        *_extras_check(),
         Check(
             "serialization",
             "warn" if settings.allow_pickle else "ok",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +21,8 @@ from taskqueue_kit._exceptions import ConfigurationError, ResultDecodeError
 
 __all__ = [
     "SENT",
+    "WithoutArguments",
     "add_if_absent",
-    "begin_add_if_absent",
     "discard_if_sent",
     "encode_sent_meta",
     "read_meta",
@@ -70,22 +69,42 @@ def read_meta(app: Celery, task_id: str) -> dict[str, Any] | None:
         if not isinstance(meta, dict):
             raise ResultDecodeError(f"the stored record of task {task_id!r} is not a JSON object")
         return meta
-    # Any other backend: Celery's reader, with exception rebuilding turned into a no-op.
-    original = backend.meta_from_decoded
+    # Any other backend: Celery's public reader. Since Celery 5.2.2 it rebuilds a stored
+    # exception only from classes already imported (never importing a module named in the
+    # record); the kit turns whatever it rebuilt straight back into strings.
     try:
-        backend.meta_from_decoded = _unchanged
-        meta = backend.get_task_meta(task_id, cache=False)
+        meta = dict(backend.get_task_meta(task_id, cache=False))
     except (ContentDisallowed, DecodeError) as exc:
         raise ResultDecodeError(f"the stored record of task {task_id!r} is unreadable") from exc
-    finally:
-        backend.meta_from_decoded = original
     if meta.get("status") == "PENDING" and meta.get("result") is None:
         return None
-    return dict(meta)
-
-
-def _unchanged(meta: dict[str, Any]) -> dict[str, Any]:
+    result = meta.get("result")
+    if isinstance(result, BaseException):
+        meta["result"] = {
+            "exc_type": type(result).__name__,
+            "exc_message": [str(arg) for arg in result.args],
+        }
     return meta
+
+
+class WithoutArguments:
+    """A task request as a result record should see it: everything but the call's arguments.
+
+    With ``result_extended`` Celery copies args and kwargs into every state record: a batch
+    of 10,000 reviews would be rewritten with each progress step, and arguments may hold
+    personal data. The kit's own backend stores records through it; name, queue, retries
+    and worker are kept.
+    """
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        if name in {"args", "kwargs"}:
+            return None
+        return getattr(self._request, name)
 
 
 def sent_meta(task_id: str, name: str, queue: str | None, retries: int) -> dict[str, Any]:
@@ -122,45 +141,15 @@ def add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> bool:
     A fast worker may already have written STARTED, and a retry republishes the same id:
     neither may be overwritten by the ``SENT`` record.
     """
-    return begin_add_if_absent(app, task_id, meta)()
-
-
-def begin_add_if_absent(app: Celery, task_id: str, meta: dict[str, Any]) -> Callable[[], bool]:
-    """Start :func:`add_if_absent`; the returned function finishes it and says if it stored.
-
-    A backend that can send the write now and read its reply later (the kit's Redis
-    backend) lets the caller publish in between, overlapping two round trips; every other
-    backend writes before this returns. Call the returned function exactly once.
-    """
     backend = _backend(app)
-    own_begin = getattr(backend, "begin_add_meta_if_absent", None)
-    if callable(own_begin):
-        finish: Callable[[], bool] = own_begin(task_id, meta)
-        return finish
-    stored = _add_now(backend, task_id, meta)
-    return lambda: stored
-
-
-def discard_if_sent(app: Celery, task_id: str) -> bool:
-    """Delete the task's ``SENT`` record after its publish failed for good; True if deleted.
-
-    Otherwise an id that never reached the broker would read ``queued`` forever. Only the
-    kit's backends can delete it atomically, and only while it still says ``SENT`` (a worker
-    may have received the message after all); with any other backend the record stays.
-    """
-    discard = getattr(_backend(app), "discard_meta_if_sent", None)
-    return bool(discard(task_id)) if callable(discard) else False
-
-
-def _add_now(backend: Any, task_id: str, meta: dict[str, Any]) -> bool:
     own_adder = getattr(backend, "add_meta_if_absent", None)
     if callable(own_adder):
         return bool(own_adder(task_id, meta))
     if isinstance(backend, BaseKeyValueStoreBackend):
         client = getattr(backend, "client", None)
         key = backend.get_key_for_task(task_id)
-        value = backend.encode(meta)
-        if client is not None and hasattr(client, "set"):
+        value = encode_sent_meta(backend, meta)
+        if client is not None and hasattr(client, "set"):  # Redis: atomic SET NX
             expires = getattr(backend, "expires", None)
             ttl = int(expires) if expires else None
             return bool(client.set(key, value, nx=True, ex=ttl))
@@ -169,4 +158,37 @@ def _add_now(backend: Any, task_id: str, meta: dict[str, Any]) -> bool:
         backend.set(key, value)
         return True
     logger.debug("taskqueue-kit: %s cannot record sent tasks", type(backend).__name__)
+    return False
+
+
+# KEYS[1]: the task's key. Deleted only while it is still the record written before publishing.
+_DISCARD_SENT_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, meta = pcall(cjson.decode, current)
+  if ok and type(meta) == 'table' and meta['status'] == 'SENT' then
+    return redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+"""
+
+
+def discard_if_sent(app: Celery, task_id: str) -> bool:
+    """Delete the task's ``SENT`` record after its publish failed for good; True if deleted.
+
+    Otherwise an id that never reached the broker would read ``queued`` forever. It is
+    deleted atomically, and only while it still says ``SENT`` (a worker may have received
+    the message after all): by the kit's own backend, or on Redis by a script that checks
+    the record's JSON. With any other backend the record stays.
+    """
+    backend = _backend(app)
+    discard = getattr(backend, "discard_meta_if_sent", None)
+    if callable(discard):
+        return bool(discard(task_id))
+    client = getattr(backend, "client", None)
+    plain_json = backend.serializer == "json" and not getattr(backend, "compression", None)
+    if isinstance(backend, BaseKeyValueStoreBackend) and plain_json and hasattr(client, "eval"):
+        key = backend.get_key_for_task(task_id)
+        return bool(client.eval(_DISCARD_SENT_SCRIPT, 1, key))  # type: ignore[union-attr]
     return False

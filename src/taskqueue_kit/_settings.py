@@ -12,16 +12,19 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from taskqueue_kit import _sqlite
-from taskqueue_kit._exceptions import ConfigurationError
+from taskqueue_kit import _extras, _sqlite
+from taskqueue_kit._exceptions import (
+    ConfigurationError,
+    validation_errors_as_configuration_errors,
+)
 
-__all__ = ["Profile", "TaskQueueSettings"]
+__all__ = ["Profile", "QueueName", "TaskQueueSettings", "TimeLimit", "check_time_limits"]
 
 logger = logging.getLogger("taskqueue_kit")
 
@@ -31,6 +34,33 @@ _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 _EMBEDDED_SCHEMES = frozenset({"tqsqlite"})
 # kombu's Redis transport restores unacknowledged messages after this many seconds.
 _REDIS_DEFAULT_VISIBILITY = 3600.0
+
+
+def _check_queue_name(value: str) -> str:
+    if not _QUEUE_NAME.fullmatch(value):
+        raise ValueError(f"queue name {value!r} must match [A-Za-z0-9_.-]{{1,200}}")
+    return value
+
+
+# Shared with ``retrying_task``, so a value the settings refuse is refused there the same way.
+QueueName = Annotated[str, AfterValidator(_check_queue_name)]
+"""A queue name: 1 to 200 of ``[A-Za-z0-9_.-]``."""
+TimeLimit = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A time limit in seconds: above 0 and finite (no limit is ``None``)."""
+
+
+def check_time_limits(
+    hard: float | None, soft: float | None, *, hard_field: str, soft_field: str
+) -> None:
+    """Refuse a soft time limit that would never fire before the hard one.
+
+    Raises:
+        ConfigurationError: naming ``soft_field``.
+    """
+    if hard is not None and soft is not None and soft >= hard:
+        raise ConfigurationError(
+            f"{soft_field} ({soft}) must be below {hard_field} ({hard})", field=soft_field
+        )
 
 
 def _env(name: str, *fallbacks: str) -> AliasChoices:
@@ -77,8 +107,9 @@ class TaskQueueSettings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="forbid",
-        validate_by_name=True,
-        validate_by_alias=True,
+        # By field name as well as by alias. Its pydantic 2.11 spelling (validate_by_name and
+        # validate_by_alias) would raise the floors to pydantic 2.11, pydantic-settings 2.13.
+        populate_by_name=True,
         frozen=True,
     )
 
@@ -92,12 +123,12 @@ class TaskQueueSettings(BaseSettings):
         default=None, validation_alias=_env("result_backend", "CELERY_RESULT_BACKEND")
     )
     home: Path = Field(default=Path(".taskqueue"))
-    default_queue: str = "celery"
-    queues: Annotated[tuple[str, ...], NoDecode] = ()
+    default_queue: QueueName = "celery"
+    queues: Annotated[tuple[QueueName, ...], NoDecode] = ()
     prefetch_multiplier: int = Field(default=1, ge=1)
     acks_late: bool | None = None
-    task_time_limit: float | None = Field(default=None, gt=0)
-    task_soft_time_limit: float | None = Field(default=None, gt=0)
+    task_time_limit: TimeLimit | None = None
+    task_soft_time_limit: TimeLimit | None = None
     result_expires: float = Field(default=86_400.0, ge=0)
     send_events: bool = False
     track_sent: bool = True
@@ -110,12 +141,32 @@ class TaskQueueSettings(BaseSettings):
 
         def __init__(self, *args: Any, **values: Any) -> None:
             try:
-                super().__init__(*args, **values)
-            except ValidationError as exc:
-                raise ConfigurationError.from_validation_error(exc) from exc
+                with validation_errors_as_configuration_errors("settings", type(self).model_fields):
+                    super().__init__(*args, **values)
             except SettingsError as exc:  # e.g. an environment variable that is not valid JSON
                 raise ConfigurationError(f"invalid settings: {exc}") from exc
             self.check()
+
+    # pydantic's other ways in run ``__init__`` inside its own validation and would wrap the
+    # ConfigurationError it raises in a ValidationError; they raise the kit's error instead.
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate a mapping or object; bad values raise :class:`ConfigurationError`."""
+        with validation_errors_as_configuration_errors("settings", cls.model_fields):
+            return super().model_validate(obj, *args, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate a JSON document; bad values raise :class:`ConfigurationError`."""
+        with validation_errors_as_configuration_errors("settings", cls.model_fields):
+            return super().model_validate_json(json_data, *args, **kwargs)
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate a mapping of strings; bad values raise :class:`ConfigurationError`."""
+        with validation_errors_as_configuration_errors("settings", cls.model_fields):
+            return super().model_validate_strings(obj, *args, **kwargs)
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -129,20 +180,10 @@ class TaskQueueSettings(BaseSettings):
 
     @field_validator("queues")
     @classmethod
-    def _check_queue_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        for name in value:
-            if not _QUEUE_NAME.fullmatch(name):
-                raise ValueError(f"queue name {name!r} must match [A-Za-z0-9_.-]{{1,200}}")
+    def _add_default_queue(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         default = info.data.get("default_queue")
         # The default queue is always declared, first; duplicates are dropped.
         return tuple(dict.fromkeys((default, *value) if default else value))
-
-    @field_validator("default_queue")
-    @classmethod
-    def _check_default_queue(cls, value: str) -> str:
-        if not _QUEUE_NAME.fullmatch(value):
-            raise ValueError(f"queue name {value!r} must match [A-Za-z0-9_.-]{{1,200}}")
-        return value
 
     @field_validator("broker_url", "result_backend")
     @classmethod
@@ -199,13 +240,15 @@ class TaskQueueSettings(BaseSettings):
 
         Raises:
             ConfigurationError: naming the field at fault.
+            MissingExtra: a URL needs an extra that is not installed (a ``redis://`` URL
+                without the redis extra), said here rather than by Celery's import error.
         """
+        _extras.require_for_url(self.broker_url, "broker", field="broker_url")
+        _extras.require_for_url(self.result_backend, "result backend", field="result_backend")
         hard, soft = self.task_time_limit, self.task_soft_time_limit
-        if hard is not None and soft is not None and soft >= hard:
-            raise ConfigurationError(
-                f"task_soft_time_limit ({soft}) must be below task_time_limit ({hard})",
-                field="task_soft_time_limit",
-            )
+        check_time_limits(
+            hard, soft, hard_field="task_time_limit", soft_field="task_soft_time_limit"
+        )
         if self.autoscale is not None and self.uses_embedded_broker:
             # The embedded broker runs the worker without Celery's event loop, and in that
             # mode the autoscaler loses track of tasks finished by processes it stops.

@@ -20,6 +20,7 @@ from celery import Celery, current_app
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
 
 from taskqueue_kit._exceptions import InvalidTaskId, ResultDecodeError
+from taskqueue_kit._initialised import ensure_initialised
 from taskqueue_kit._progress import PROGRESS, Progress
 from taskqueue_kit._results import SENT, read_meta
 
@@ -209,9 +210,10 @@ def get_task_info(task_id: str, app: Celery | None = None) -> TaskInfo:
 
     Raises:
         InvalidTaskId: the id is malformed.
+        ConfigurationError: the kit was never applied to the app (``init_celery``).
     """
     validate_task_id(task_id)
-    app = current_app if app is None else app
+    app = ensure_initialised(current_app if app is None else app)
     try:
         meta = read_meta(app, task_id)
     except ResultDecodeError as exc:

@@ -48,14 +48,18 @@ def test_relative_path_becomes_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     )
 
 
-def test_register_is_idempotent() -> None:
-    """register() can run repeatedly and points both aliases at the kit's classes."""
-    from celery.app.backends import BACKEND_ALIASES
+def test_register_is_idempotent_and_the_backend_comes_from_the_entry_point() -> None:
+    """register() can run repeatedly; Celery finds the backend by its entry point alone."""
+    from celery.app.backends import BACKEND_ALIASES, by_url
+
+    from taskqueue_kit._sqlite.backend import SQLiteBackend
 
     _sqlite.register()
     _sqlite.register()
     assert TRANSPORT_ALIASES["tqsqlite"] == "taskqueue_kit._sqlite.transport:Transport"
-    assert BACKEND_ALIASES["tqsqlite"] == "taskqueue_kit._sqlite.backend:SQLiteBackend"
+    assert "tqsqlite" not in BACKEND_ALIASES  # no Celery internals written to
+    backend_cls, _ = by_url("tqsqlite:////tmp/results.sqlite3")
+    assert backend_cls is SQLiteBackend
 
 
 def test_url_without_path_is_refused() -> None:

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from taskqueue_kit import Progress, TaskInfo, TaskState
 from taskqueue_kit.web import _core
 
+pytestmark = pytest.mark.compat
+
 OPTIONS = _core.WebOptions()
 
 
@@ -114,20 +116,20 @@ def test_expose_refuses_what_cannot_be_served(embedded_app: Celery) -> None:
         """Registered on another app."""
 
     with pytest.raises(ValueError, match="not registered"):
-        _core.expose(embedded_app, [other.task(name="only.there")(only_there)], OPTIONS)
+        _core.expose(embedded_app, [other.task(name="only.there", shared=False)(only_there)], OPTIONS)
 
     def slashed() -> None:
         """Named with a slash."""
 
     with pytest.raises(ValueError, match="URL path segment"):
-        _core.expose(embedded_app, [embedded_app.task(name="a/b")(slashed)], OPTIONS)
+        _core.expose(embedded_app, [embedded_app.task(name="a/b", shared=False)(slashed)], OPTIONS)
     other.close()
 
 
 def test_unresolvable_hints_fail_at_construction(embedded_app: Celery) -> None:
     """A task whose type hints cannot be resolved is refused with its name, not at request time."""
 
-    @embedded_app.task(name="webtest.core.broken")
+    @embedded_app.task(name="webtest.core.broken", shared=False)
     def broken(x: NoSuchType) -> None:  # noqa: F821  # the point of the test
         """Annotated with a name that does not exist."""
 

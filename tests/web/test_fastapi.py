@@ -29,6 +29,8 @@ from taskqueue_kit.testing import unique_name
 from taskqueue_kit.web import _core
 from taskqueue_kit.web.fastapi import task_router
 
+pytestmark = pytest.mark.compat
+
 # -- OpenAPI --------------------------------------------------------------------------
 
 

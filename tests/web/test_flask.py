@@ -18,6 +18,8 @@ from taskqueue_kit.testing import run_worker
 from taskqueue_kit.web import _core
 from taskqueue_kit.web.flask import init_app, task_blueprint
 
+pytestmark = pytest.mark.compat
+
 
 def _flask_app(celery_app: Celery, *, with_context: bool, **options: float) -> Flask:
     flask_app = Flask(__name__)

@@ -22,6 +22,8 @@ from httpx_sse import connect_sse
 from taskqueue_kit import TaskInfo, TaskQueueSettings, TaskState, create_celery
 from taskqueue_kit.testing import run_worker
 
+pytestmark = pytest.mark.compat
+
 ADD = "/tasks/webtest.add"
 
 

@@ -18,15 +18,25 @@ BACKEND_PATH = "taskqueue_kit._sqlite.backend:SQLiteBackend"
 
 
 def register() -> None:
-    """Register the ``tqsqlite`` scheme with kombu (broker) and Celery (result backend).
+    """Register the ``tqsqlite`` scheme with kombu (broker).
 
-    Idempotent; safe to call on every import.
+    kombu looks transports up in ``TRANSPORT_ALIASES``, the registration its docs describe
+    for third-party transports. The result backend needs no call: Celery finds it through
+    the ``celery.result_backends`` entry point in the package's metadata. Idempotent; safe
+    to call on every import.
     """
-    from celery.app.backends import BACKEND_ALIASES
+    from celery.signals import worker_shutting_down
     from kombu.transport import TRANSPORT_ALIASES
 
     TRANSPORT_ALIASES[SCHEME] = TRANSPORT_PATH
-    BACKEND_ALIASES[SCHEME] = BACKEND_PATH
+    worker_shutting_down.connect(_on_worker_shutting_down, weak=False, dispatch_uid=SCHEME)
+
+
+def _on_worker_shutting_down(**_: object) -> None:
+    """Celery's documented shutdown signal: end the transport's idle waits at once."""
+    from taskqueue_kit._sqlite.transport import stop_waiting
+
+    stop_waiting()
 
 
 def broker_url(path: str | os.PathLike[str]) -> str:

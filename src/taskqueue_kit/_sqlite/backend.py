@@ -31,7 +31,7 @@ from kombu.utils.json import loads
 
 from taskqueue_kit._exceptions import ResultDecodeError
 from taskqueue_kit._results import SENT as _SENT
-from taskqueue_kit._results import encode_sent_meta
+from taskqueue_kit._results import WithoutArguments, encode_sent_meta
 from taskqueue_kit._sqlite._db import Database, first_row, path_from_url
 from taskqueue_kit._sqlite._waker import Waker
 
@@ -255,8 +255,10 @@ class SQLiteBackend(KeyValueStoreBackend):
         request: Any = None,
         **kwargs: Any,
     ) -> Any:
+        # The call's arguments stay out of every record (see WithoutArguments).
+        hidden = None if request is None else WithoutArguments(request)
         meta = self._get_result_meta(
-            result=result, state=state, traceback=traceback, request=request
+            result=result, state=state, traceback=traceback, request=hidden
         )
         meta["task_id"] = bytes_to_str(task_id)
         # Like Celery's key/value backends, a SUCCESS is never overwritten (a redelivered

@@ -18,6 +18,7 @@ from celery import Celery, Task
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
+from taskqueue_kit._initialised import ensure_initialised
 from taskqueue_kit.web._models import HTTPProblem, WebOptions
 
 __all__ = [
@@ -127,10 +128,12 @@ def expose(
     """Resolve ``tasks`` on ``app`` and build their request models.
 
     Raises:
+        ConfigurationError: the kit was never applied to ``app`` (``init_celery``).
         TypeError: an item is not a task, or its signature cannot become a model.
         ValueError: a task is not registered on ``app``, its name cannot be a URL path
             segment, or it is given twice.
     """
+    ensure_initialised(app)
     exposed: dict[str, ExposedTask] = {}
     for given in tasks:
         name = getattr(given, "name", None)

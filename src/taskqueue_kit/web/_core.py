@@ -105,8 +105,7 @@ def _forget_subscriptions(app: Celery, task_ids: Iterable[str]) -> None:
     ``.get()``; a web process never does. Left alone, the subscription is cancelled only
     when the ``AsyncResult`` is garbage-collected, which may be in another thread after
     this one's connection is gone, opening a new connection there that nothing closes.
-    Apps made by ``create_celery`` use the kit's Redis backend, which opens none; this is
-    for a plain ``Celery`` app handed to the adapters.
+    ``ResultConsumer.cancel_for`` is the backend's own way to drop one.
     """
     consumer = getattr(app.backend, "result_consumer", None)
     cancel = getattr(consumer, "cancel_for", None)

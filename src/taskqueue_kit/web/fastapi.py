@@ -16,21 +16,17 @@ from typing import Annotated, Any, TypeVar
 from celery import Celery, Task
 from pydantic import BaseModel
 
+from taskqueue_kit._extras import optional_imports
 from taskqueue_kit._taskinfo import TaskInfo
 from taskqueue_kit.web import _core
 from taskqueue_kit.web._core import BatchAccepted, GroupInfo, Health, TaskAccepted, WebOptions
 
-try:
+with optional_imports("fastapi", __name__):
     import anyio
     from fastapi import APIRouter, Body, HTTPException, Request, Response, params
     from fastapi.exceptions import RequestValidationError
     from fastapi.routing import APIRoute
     from sse_starlette import EventSourceResponse, ServerSentEvent
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "taskqueue_kit.web.fastapi needs FastAPI and sse-starlette: "
-        "pip install 'taskqueue-kit[fastapi]'"
-    ) from exc
 
 __all__ = ["task_router"]
 

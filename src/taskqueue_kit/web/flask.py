@@ -15,19 +15,16 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
 
+from taskqueue_kit._extras import optional_imports
 from taskqueue_kit._taskinfo import TaskInfo
 from taskqueue_kit.web import _core
 from taskqueue_kit.web._core import WebOptions
 
-try:
+with optional_imports("flask", __name__):
     from flask import Blueprint, Flask, Response, jsonify, request
     from flask.ctx import AppContext
     from flask.typing import ResponseReturnValue
     from werkzeug.exceptions import RequestEntityTooLarge
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "taskqueue_kit.web.flask needs Flask: pip install 'taskqueue-kit[flask]'"
-    ) from exc
 
 __all__ = ["init_app", "task_blueprint"]
 
