@@ -246,7 +246,8 @@ def test_an_app_with_its_own_amqp_task_cls_and_loader_gets_every_behaviour(
 
     assert getattr(app.amqp, "own", False) is True
     assert isinstance(app.loader, _OwnLoader)
-    assert isinstance(score, KitTask) and isinstance(score, _OwnTask)
+    assert isinstance(score, KitTask)
+    assert isinstance(score, _OwnTask)
     assert score.greeting() == "hello from polarity:score"
     with pytest.raises(UnknownQueueError, match="'typo'"):
         typo.delay()

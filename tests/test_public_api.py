@@ -12,6 +12,7 @@ EXPECTED = [
     "ConfigurationError",
     "InvalidTaskId",
     "KitTask",
+    "MissingExtra",
     "OptionError",
     "Progress",
     "ResultDecodeError",
@@ -51,6 +52,7 @@ def test_all_is_exactly_the_public_names() -> None:
 EXCEPTIONS: dict[str, tuple[type[Exception], ...]] = {
     "ConfigurationError": (ValueError,),
     "InvalidTaskId": (ValueError,),
+    "MissingExtra": (ValueError, ImportError),
     "OptionError": (TypeError, ValueError),
     "ResultDecodeError": (),
     "TaskNotFound": (LookupError,),

@@ -10,6 +10,7 @@ from taskqueue_kit._app import celery_config, create_celery, init_celery
 from taskqueue_kit._exceptions import (
     ConfigurationError,
     InvalidTaskId,
+    MissingExtra,
     OptionError,
     ResultDecodeError,
     TaskNotFound,
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidTaskId",
     "KitTask",
+    "MissingExtra",
     "OptionError",
     "Progress",
     "ResultDecodeError",

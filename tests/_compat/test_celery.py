@@ -38,7 +38,8 @@ def test_an_untested_celery_is_warned_about(version: str) -> None:
     """Outside the tested minors a RuntimeWarning names the docs page to read."""
     with pytest.warns(RuntimeWarning, match="Internals and compatibility"):
         assert check_version(version) is False
-    assert TESTED[0] <= (5, 5) and TESTED[1] >= (5, 7)
+    assert TESTED[0] <= (5, 5)
+    assert TESTED[1] >= (5, 7)
 
 
 def test_a_missing_internal_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -116,7 +116,9 @@ def test_expose_refuses_what_cannot_be_served(embedded_app: Celery) -> None:
         """Registered on another app."""
 
     with pytest.raises(ValueError, match="not registered"):
-        _core.expose(embedded_app, [other.task(name="only.there", shared=False)(only_there)], OPTIONS)
+        _core.expose(
+            embedded_app, [other.task(name="only.there", shared=False)(only_there)], OPTIONS
+        )
 
     def slashed() -> None:
         """Named with a slash."""

@@ -38,7 +38,7 @@ from taskqueue_kit.web._arguments import (
     validate_arguments,
     validate_batch,
 )
-from taskqueue_kit.web._health import check_health
+from taskqueue_kit.web._health import check_health, health_status
 from taskqueue_kit.web._models import (
     BatchAccepted,
     Check,
@@ -67,6 +67,7 @@ __all__ = [
     "encode_sse",
     "expose",
     "group_info",
+    "health_status",
     "is_json_content_type",
     "links",
     "lookup",

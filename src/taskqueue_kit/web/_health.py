@@ -17,7 +17,7 @@ from celery import Celery
 from taskqueue_kit._taskinfo import get_task_info
 from taskqueue_kit.web._models import Check, Health, WebOptions
 
-__all__ = ["check_health"]
+__all__ = ["check_health", "health_status"]
 
 T = TypeVar("T")
 
@@ -88,3 +88,8 @@ def check_health(app: Celery, options: WebOptions) -> Health:
         workers=workers,
         queues=sorted(app.amqp.queues),
     )
+
+
+def health_status(report: Health) -> int:
+    """The HTTP status of a health answer: 200 when broker and backend are up, else 503."""
+    return 200 if report.ok else 503

@@ -41,6 +41,7 @@ def _problem(status: int, description: str) -> dict[int | str, dict[str, Any]]:
 
 _NOT_FOUND = _problem(404, "No record of this id (never sent, or expired)")
 _BAD_ID = _problem(422, "Malformed id")
+_PUBLIC_HEALTH = "Served without the router's dependencies, for load balancers and probes."
 _SEND_PROBLEMS = {
     **_problem(413, "Body over the size limit"),
     **_problem(415, "Body is not JSON"),
@@ -189,6 +190,7 @@ def task_router(
     heartbeat: float = _DEFAULTS.heartbeat,
     ping_timeout: float = _DEFAULTS.ping_timeout,
     send_concurrency: int = 40,
+    public_health: bool = False,
 ) -> APIRouter:
     """An ``APIRouter`` that sends ``tasks`` over HTTP and reports on them.
 
@@ -213,6 +215,9 @@ def task_router(
             loop). As many as FastAPI's pool for ``def`` endpoints, which this one leaves
             free for the other routes; measured with 32 clients, 8 cost 5% of the requests
             per second, and 16 to 40 did equally well.
+        public_health: Serve ``GET {prefix}/health`` without ``dependencies``, for load
+            balancers and orchestrators that probe it without credentials. Dependencies
+            given to ``app.include_router`` still apply to it.
 
     Returns:
         The router, for ``app.include_router``.
@@ -231,27 +236,26 @@ def task_router(
     if send_concurrency < 1:
         raise ValueError(f"send_concurrency must be at least 1, got {send_concurrency!r}")
     exposed = _core.expose(celery_app, tasks, options)
-    router = APIRouter(
-        prefix=prefix,
-        tags=list(tags or ()),
-        dependencies=list(dependencies or ()),
-        max_body_size=options.max_body_size,
-    )
+    # The routes behind ``dependencies`` sit in a router of their own, included in the
+    # one returned, so a public health route can stand beside them outside the guard.
+    router = APIRouter(prefix=prefix, tags=list(tags or ()), max_body_size=options.max_body_size)
+    guarded = APIRouter(dependencies=list(dependencies or ()))
+    health_router = router if public_health else guarded
 
     # Fixed paths first: /health and /groups/... must not be read as task ids.
-    @router.get(
+    @health_router.get(
         "/health",
         response_model=Health,
         summary="Broker, backend and workers",
+        description=_PUBLIC_HEALTH if public_health else None,
         responses={503: {"model": Health, "description": "Broker or backend unreachable"}},
     )
     def health(response: Response) -> Health:
         report = _core.check_health(celery_app, options)
-        if not report.ok:
-            response.status_code = 503
+        response.status_code = _core.health_status(report)
         return report
 
-    @router.get(
+    @guarded.get(
         "/groups/{group_id}",
         response_model=GroupInfo,
         summary="Status of a batch",
@@ -262,14 +266,14 @@ def task_router(
 
     limiter = anyio.CapacityLimiter(send_concurrency)
     for item in exposed.values():
-        _add_task_routes(router, celery_app, item, limiter)
+        _add_task_routes(guarded, celery_app, item, limiter)
 
-    @router.post("/{task_name}", include_in_schema=False)
-    @router.post("/{task_name}/batch", include_in_schema=False)
+    @guarded.post("/{task_name}", include_in_schema=False)
+    @guarded.post("/{task_name}/batch", include_in_schema=False)
     def not_exposed(task_name: str) -> None:
         _answer(_core.lookup, exposed, task_name)
 
-    @router.get(
+    @guarded.get(
         "/{task_id}/events",
         response_class=EventSourceResponse,
         summary="Status changes of a task, as server-sent events",
@@ -290,7 +294,7 @@ def task_router(
             _stream(celery_app, first, options.poll_interval), ping=options.heartbeat
         )
 
-    @router.get(
+    @guarded.get(
         "/{task_id}",
         response_model=TaskInfo,
         summary="Status of a task",
@@ -299,7 +303,7 @@ def task_router(
     def status(task_id: str) -> TaskInfo:
         return _answer(_core.task_info, celery_app, task_id)
 
-    @router.delete(
+    @guarded.delete(
         "/{task_id}",
         status_code=202,
         response_model=TaskAccepted,
@@ -311,4 +315,5 @@ def task_router(
         _answer(_core.revoke, celery_app, task_id)
         return _core.links(_base(request, f"/{task_id}"), task_id)
 
+    router.include_router(guarded)
     return router

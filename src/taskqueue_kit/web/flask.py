@@ -1,15 +1,17 @@
 """Flask adapter: ``task_blueprint`` for the HTTP API, ``init_app`` for tasks in app context.
 
 The blueprint serves the same routes and answers as the FastAPI router; guard it the Flask
-way, with ``blueprint.before_request`` or a decorator. The event stream is a generator
-response, so it holds one server thread while open.
+way, with ``blueprint.before_request`` or a decorator. With ``public_health=True`` the
+health route is served by a small blueprint of its own, registered on the app beside the
+guarded one, so the guards of the tasks blueprint never run for it. The event stream is a
+generator response, so it holds one server thread while open.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from celery import Celery, Task
@@ -22,6 +24,7 @@ from taskqueue_kit.web._core import WebOptions
 
 with optional_imports("flask", __name__):
     from flask import Blueprint, Flask, Response, jsonify, request
+    from flask.blueprints import BlueprintSetupState
     from flask.ctx import AppContext
     from flask.typing import ResponseReturnValue
     from werkzeug.exceptions import RequestEntityTooLarge
@@ -76,6 +79,27 @@ def _stream(app: Celery, first: TaskInfo, options: WebOptions) -> Iterator[str]:
         info = _core.read_task(app, first.task_id)
 
 
+def _register_beside(companion: Blueprint) -> Callable[[BlueprintSetupState], None]:
+    """Register ``companion`` on the app wherever the blueprint recording this is registered.
+
+    On the app itself, not inside the blueprint, whose ``before_request`` functions would
+    otherwise run for it (as would those of a parent blueprint). It takes the prefix and
+    subdomain the blueprint got, and a name after the one it was registered under, so the
+    same blueprint can be registered twice.
+    """
+
+    def register(state: BlueprintSetupState) -> None:
+        owner = f"{state.name_prefix}.{state.name}".lstrip(".").replace(".", "_")
+        state.app.register_blueprint(
+            companion,
+            name=f"{owner}_{companion.name}",
+            url_prefix=state.url_prefix,
+            subdomain=state.subdomain,
+        )
+
+    return register
+
+
 def task_blueprint(
     celery_app: Celery,
     *,
@@ -87,6 +111,7 @@ def task_blueprint(
     poll_interval: float = _DEFAULTS.poll_interval,
     heartbeat: float = _DEFAULTS.heartbeat,
     ping_timeout: float = _DEFAULTS.ping_timeout,
+    public_health: bool = False,
 ) -> Blueprint:
     """A blueprint that sends ``tasks`` over HTTP and reports on them.
 
@@ -102,6 +127,10 @@ def task_blueprint(
         poll_interval: Seconds between status reads of an open event stream.
         heartbeat: Seconds between keep-alive comments on an idle event stream.
         ping_timeout: Seconds the health check waits for workers' answers.
+        public_health: Serve ``GET {url_prefix}/health`` outside the blueprint's
+            ``before_request`` guards, for load balancers and orchestrators that probe it
+            without credentials: from a blueprint named ``{name}_health``, registered on
+            the app with this one. Guards on the whole app still run for it.
 
     Returns:
         The blueprint, for ``flask_app.register_blueprint``.
@@ -124,10 +153,16 @@ def task_blueprint(
     def refuse(problem: _core.HTTPProblem) -> ResponseReturnValue:
         return jsonify(detail=problem.detail), problem.status
 
-    @blueprint.get("/health")
     def health() -> ResponseReturnValue:
         report = _core.check_health(celery_app, options)
-        return report.model_dump(mode="json"), 200 if report.ok else 503
+        return report.model_dump(mode="json"), _core.health_status(report)
+
+    if public_health:
+        public = Blueprint("health", __name__)
+        public.add_url_rule("/health", view_func=health, methods=["GET"])
+        blueprint.record(_register_beside(public))
+    else:
+        blueprint.add_url_rule("/health", view_func=health, methods=["GET"])
 
     @blueprint.get("/groups/<group_id>")
     def group_status(group_id: str) -> ResponseReturnValue:
