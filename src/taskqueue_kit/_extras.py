@@ -46,7 +46,7 @@ EXTRAS: Final = (
     Extra(
         "examples",
         "taskqueue-kit demo",
-        ("textblob", "PIL", "aiosmtpd", "rich", *_FASTAPI, *_FLASK),
+        ("textblob", "PIL", "aiosmtpd", "rich", "fastapi_offline", *_FASTAPI, *_FLASK),
     ),
     Extra("fastapi", "taskqueue_kit.web.fastapi", _FASTAPI, adapter="taskqueue_kit.web.fastapi"),
     Extra("flask", "taskqueue_kit.web.flask", _FLASK, adapter="taskqueue_kit.web.flask"),

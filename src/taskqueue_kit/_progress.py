@@ -1,4 +1,4 @@
-"""Progress reporting from inside a task: the data behind the seed's progress bar.
+"""Progress reporting from inside a task: the data behind a client's progress bar.
 
 A task in a tight loop may call :func:`report_progress` on every item; writes to the result
 backend are throttled to one per ``progress_interval`` seconds per task, and the final

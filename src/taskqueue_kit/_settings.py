@@ -1,8 +1,8 @@
 """Settings: one validated object that says everything the kit needs to build a Celery app.
 
 Values come from keyword arguments, then ``TASKQUEUE_*`` environment variables, then a
-``.env`` file. The seed's ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and
-``CELERY_CONFIG`` are read as fallbacks so apps written the seed's way migrate by changing
+``.env`` file. The ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND`` and ``CELERY_CONFIG``
+of hand-written Celery setups are read as fallbacks, so such apps migrate by changing
 their imports only.
 """
 
@@ -64,7 +64,7 @@ def check_time_limits(
 
 
 def _env(name: str, *fallbacks: str) -> AliasChoices:
-    """Accept ``TASKQUEUE_<NAME>`` first, then the seed's names, as environment variables."""
+    """Accept ``TASKQUEUE_<NAME>`` first, then each ``CELERY_*`` fallback, as variables."""
     return AliasChoices(f"TASKQUEUE_{name.upper()}", *fallbacks)
 
 

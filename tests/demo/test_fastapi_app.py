@@ -1,8 +1,10 @@
-"""The FastAPI service: the seed's endpoints and the kit's /tasks, with a real worker."""
+"""The FastAPI service: the original service's endpoints and the kit's /tasks, with a worker."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -55,7 +57,7 @@ def test_post_polarities_answers_a_task_id_and_the_status_follows(client: httpx.
     assert client.get(f"/tasks/{task_id}").json()["result"] == info["result"]
 
 
-def test_seed_endpoints_refuse_bad_input(client: httpx.Client) -> None:
+def test_polarity_endpoints_refuse_bad_input(client: httpx.Client) -> None:
     """Empty or missing reviews are 422; an unknown id is 404; a malformed id is 422."""
     assert client.post("/polarities/", json={"review": ""}).status_code == 422
     assert client.post("/polarities/", json={"text": "wrong field"}).status_code == 422
@@ -83,7 +85,7 @@ def test_events_stream_of_a_batch_ends_with_every_score(client: httpx.Client) ->
 
 
 def test_openapi_page_and_static_files(client: httpx.Client) -> None:
-    """/docs lists the seed's and the kit's routes; / is the page; /static serves its script."""
+    """The schema lists the original endpoints and the kit's; / is the page; /static its script."""
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/polarities/", "/polarities/task/{task_id}", "/tasks/polarity:analyze",
             "/tasks/polarity:batch", "/tasks/{task_id}/events"} <= set(paths)  # fmt: skip
@@ -93,3 +95,33 @@ def test_openapi_page_and_static_files(client: httpx.Client) -> None:
     script = client.get("/static/progress.js")
     assert script.status_code == 200
     assert "EventSource" in script.text
+
+
+@pytest.mark.parametrize(("page", "title"), [("/docs", "Swagger UI"), ("/redoc", "ReDoc")])
+def test_docs_pages_load_everything_from_the_service(
+    client: httpx.Client, page: str, title: str
+) -> None:
+    """/docs and /redoc name no other host: each script, style sheet and icon is served here."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assert f"<title>Sentiment analysis with taskqueue-kit - {title}</title>" in html.text
+    assert "fonts.googleapis.com" not in html.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", html.text)
+    assets = [url for pair in urls for url in pair if url]
+    assert assets, html.text
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        assert client.get(url).status_code == 200, url
+
+
+def test_docs_follow_the_root_path(demo_app: Celery) -> None:
+    """Behind a proxy that mounts the service under a path, /docs asks for assets under it."""
+
+    async def docs_page() -> str:
+        transport = httpx.ASGITransport(app=create_app(demo_app), root_path="/reviews")
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as http:
+            return (await http.get("/reviews/docs")).raise_for_status().text
+
+    html = asyncio.run(docs_page())
+    assert "'/reviews/openapi.json'" in html
+    assert '"/reviews/docs-assets/swagger-ui-bundle.js"' in html

@@ -49,7 +49,7 @@ def test_post_polarities_answers_a_task_id_and_the_status_follows(client: FlaskC
     assert info["result"] > 0
 
 
-def test_seed_endpoints_refuse_bad_input(client: FlaskClient) -> None:
+def test_polarity_endpoints_refuse_bad_input(client: FlaskClient) -> None:
     """Non-JSON is 415, an empty review 422, an unknown id 404, a malformed id 422."""
     assert client.post("/polarities/", data="review=hi").status_code == 415
     refused = client.post("/polarities/", json={"review": ""})

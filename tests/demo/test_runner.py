@@ -132,11 +132,13 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     """Start the demo in an empty directory, with no TASKQUEUE_* or CELERY_* variables set."""
     runs: list[DemoRun] = []
 
-    def start(*args: str) -> DemoRun:
+    def start(*args: str, prepare: Callable[[Path], object] | None = None) -> DemoRun:
         workdir = tmp_path / "empty"
         tmpdir = tmp_path / "tmp"
         workdir.mkdir()
         tmpdir.mkdir()
+        if prepare is not None:  # what the working directory holds before the demo starts
+            prepare(workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKQUEUE_", "CELERY_"))}
         env.update(TMPDIR=str(tmpdir), PYTHONUNBUFFERED="1", COLUMNS="120")
         process = subprocess.Popen(
@@ -251,17 +253,29 @@ def test_unreachable_broker_is_one_clear_line(launch: Launch) -> None:
     assert not run.seen
 
 
-def test_serve_runs_the_service_until_ctrl_c(launch: Launch) -> None:
-    """--serve answers the seed's endpoints with a worker, prints where to look, stops on Ctrl-C."""
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def _assert_no_banner(output: str) -> None:
+    """Nothing before the demo's own summary: none of Celery's worker banner."""
+    assert output.startswith("Sentiment service on http://"), output
+    for banner in ("-------------- ", "[config]", "[queues]", "[tasks]"):
+        assert banner not in output, output
+
+
+def test_serve_runs_the_service_until_ctrl_c(launch: Launch) -> None:
+    """--serve answers /polarities with a worker, prints where to look, stops on Ctrl-C clean."""
+    port = _free_port()
     run = launch("--serve", "--port", str(port), "--concurrency", "1")
     run.wait_for_line(r"Sentiment service on http://127\.0\.0\.1:\d+")
     hints = (
         r"API docs: +http://\S+/docs",
         r"events stream: .*/tasks/<task_id>/events",
         r"Flower: +TASKQUEUE_HOME=\S+ celery -A taskqueue_kit\.demo\.celery_app flower",
+        r"broker: +embedded SQLite in \S+/\.taskqueue  \(removed at exit\)",
     )
     for hint in hints:
         run.wait_for_line(hint, timeout=5)
@@ -281,4 +295,30 @@ def test_serve_runs_the_service_until_ctrl_c(launch: Launch) -> None:
     assert code == 0, output
     assert "Stopped the web service and the worker." in output
     assert "Traceback" not in output
+    _assert_no_banner(output)
+    # The worker's own lines still come through, after the summary.
+    assert re.search(r"Task polarity:analyze\[[-\w]+\] succeeded", output), output
     assert not _running(run.seen), "processes left behind"
+    assert not (run.workdir / ".taskqueue").exists(), "the demo left ./.taskqueue behind"
+    assert not list(run.workdir.iterdir()), "the demo left files in the working directory"
+
+
+def test_serve_leaves_a_data_directory_it_did_not_make(launch: Launch) -> None:
+    """A ./.taskqueue that was there before --serve is kept at SIGTERM, with what it held."""
+
+    def existing_data(workdir: Path) -> None:
+        (workdir / ".taskqueue").mkdir()
+        (workdir / ".taskqueue" / "mine.txt").write_text("kept\n")
+
+    port = _free_port()
+    run = launch("--serve", "--port", str(port), "--concurrency", "1", prepare=existing_data)
+    line = run.wait_for_line(r"broker: +embedded SQLite in ")
+    assert "removed at exit" not in line
+    run.wait_for_line(r"Uvicorn running on|Application startup complete", timeout=30)
+    run.process.send_signal(signal.SIGTERM)
+    code, output = run.finish()
+    assert code == 0, output
+    assert "Stopped the web service and the worker." in output
+    _assert_no_banner(output)
+    assert not _running(run.seen), "processes left behind"
+    assert (run.workdir / ".taskqueue" / "mine.txt").read_text() == "kept\n"

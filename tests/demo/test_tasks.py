@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from celery import Celery, group
@@ -12,7 +14,7 @@ from celery import Celery, group
 from taskqueue_kit import TaskState, get_task_info
 from taskqueue_kit.demo import model
 from taskqueue_kit.demo.reviews import labelled_reviews, sample_reviews
-from taskqueue_kit.demo.tasks import ANALYZE, BATCH, MAX_CHUNK_SIZE
+from taskqueue_kit.demo.tasks import ANALYZE, BATCH, MAX_CHUNK_SIZE, progress_message
 
 CLEARLY_NEGATIVE = [
     "This is the worst phone I have ever owned. Terrible battery and awful support.",
@@ -86,6 +88,43 @@ def test_batch_reports_progress_after_chunks(demo_app: Celery) -> None:
     assert all(current % 200 == 0 for current in middle), sorted(middle)
 
 
+def test_progress_messages_carry_the_new_scores(demo_app: Celery) -> None:
+    """A paced batch's progress messages hold its scores as they come, each at its index."""
+    texts = [review.text for review in sample_reviews()[:30]]
+    result = demo_app.tasks[BATCH].delay(texts, 1, 0.02)  # 0.6 s in all
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    info = get_task_info(result.id, app=demo_app)
+    while not info.ready:
+        assert time.monotonic() < deadline, "the batch did not finish"
+        if info.progress is not None and info.progress.message is not None:
+            message = json.loads(info.progress.message)
+            if not messages or message != messages[-1]:
+                messages.append(message)
+        time.sleep(0.005)
+        info = get_task_info(result.id, app=demo_app)
+    assert info.state is TaskState.SUCCEEDED
+    scores = info.result
+    assert isinstance(scores, list)
+    carried = [m for m in messages if m["scores"]]
+    assert len(carried) >= 3, messages  # the scores arrive in steps, not all at the end
+    firsts = [m["first"] for m in carried]
+    assert firsts == sorted(firsts)
+    for message in carried:
+        first = message["first"]
+        assert isinstance(first, int)
+        assert message["scores"] == [
+            round(s, 4) for s in scores[first : first + len(message["scores"])]
+        ]
+        assert message["text"] == f"scored {first + len(message['scores'])} of 30 reviews"
+
+
+def test_progress_message_is_json_with_words_first() -> None:
+    """progress_message: the words, the index of the first new score, scores to four places."""
+    message = progress_message("scored 2 of 9 reviews", 7, [0.123456, -1.0])
+    assert message == '{"text": "scored 2 of 9 reviews", "first": 7, "scores": [0.1235, -1.0]}'
+
+
 @pytest.mark.parametrize(
     ("name", "args", "error"),
     [
@@ -94,12 +133,15 @@ def test_batch_reports_progress_after_chunks(demo_app: Celery) -> None:
         (BATCH, (["fine", 42],), "TypeError"),
         (BATCH, ([],), "ValueError"),
         (BATCH, (["fine"], MAX_CHUNK_SIZE + 1), "ValueError"),
+        (BATCH, (["fine"], 1, 1.5), "ValueError"),
+        (BATCH, (["fine"] * 200, 1, 0.5), "ValueError"),  # 100 s of pacing; the limit is 60
+        (BATCH, (["fine"], 1, "slow"), "TypeError"),
     ],
 )
 def test_bad_input_fails_at_once_without_retries(
     demo_app: Celery, name: str, args: tuple[object, ...], error: str
 ) -> None:
-    """Blank, oversized or non-string reviews and bad chunk sizes fail on the first attempt."""
+    """Blank, oversized or non-string reviews, bad chunk sizes or paces fail at the first try."""
     result = demo_app.tasks[name].apply_async(args=args)
     deadline = time.monotonic() + 30
     info = get_task_info(result.id, app=demo_app)
@@ -135,7 +177,7 @@ def test_an_os_error_is_retried_with_backoff(
 
 
 def test_polarity_is_textblobs_polarity() -> None:
-    """model.polarity is exactly TextBlob(text).sentiment.polarity, the seed's model."""
+    """model.polarity is exactly TextBlob(text).sentiment.polarity, the original service's model."""
     from textblob import TextBlob
 
     for item in labelled_reviews():

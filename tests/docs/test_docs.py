@@ -1,7 +1,11 @@
-"""The documentation: generated references complete, every include present, the site building."""
+"""The documentation: generated references complete, every include present, the site building.
+
+Also what else users read: the built site and the built wheel, in their own words.
+"""
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -9,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -87,16 +93,16 @@ def test_settings_reference_has_one_documented_row_per_field() -> None:
 def test_each_listed_environment_variable_sets_its_field(
     field: str, value: str, expected: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The environment column says what pydantic-settings really reads, seed names included."""
+    """The environment column says what pydantic-settings really reads, CELERY_* included."""
     monkeypatch.chdir(tmp_path)  # no .env file
     for name in list(os.environ):
         if name.startswith(("TASKQUEUE_", "CELERY_")):
             monkeypatch.delenv(name)
     (row,) = [row for row in config_reference.setting_rows(TaskQueueSettings) if row.name == field]
-    seed_names = {"profile": "CELERY_CONFIG", "broker_url": "CELERY_BROKER_URL",
-                  "result_backend": "CELERY_RESULT_BACKEND"}  # fmt: skip
+    fallbacks = {"profile": "CELERY_CONFIG", "broker_url": "CELERY_BROKER_URL",
+                 "result_backend": "CELERY_RESULT_BACKEND"}  # fmt: skip
     assert row.env[0] == f"TASKQUEUE_{field.upper()}"
-    assert row.env[1:] == ((seed_names[field],) if field in seed_names else ())
+    assert row.env[1:] == ((fallbacks[field],) if field in fallbacks else ())
     for name in row.env:
         with monkeypatch.context() as env:
             env.setenv(name, value)
@@ -258,16 +264,17 @@ def test_the_documented_service_passes_its_own_tests() -> None:
     assert re.search(r"\b5 passed\b", process.stdout), process.stdout[-2000:]
 
 
-@pytest.mark.slow
-def test_site_builds_with_strict(tmp_path: Path) -> None:
-    """``mkdocs build --strict`` succeeds: no broken link, include, anchor or docstring."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site built once with ``mkdocs build --strict``, for the tests that read it."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
     pytest.importorskip("mkdocstrings_handlers.python")
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent))
     assert mkdocs is not None
+    built = tmp_path_factory.mktemp("docs") / "site"
     process = subprocess.run(
-        [mkdocs, "build", "--strict", "--quiet", "--site-dir", str(tmp_path / "site")],
+        [mkdocs, "build", "--strict", "--quiet", "--site-dir", str(built)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -276,4 +283,119 @@ def test_site_builds_with_strict(tmp_path: Path) -> None:
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert process.returncode == 0, process.stderr[-6000:]
-    assert (tmp_path / "site" / "reference" / "configuration" / "index.html").is_file()
+    return built
+
+
+@pytest.mark.slow
+def test_site_builds_with_strict(site: Path) -> None:
+    """``mkdocs build --strict`` succeeds: no broken link, include, anchor or docstring."""
+    assert (site / "reference" / "configuration" / "index.html").is_file()
+
+
+# -- the team's own words stay out of what users read ---------------------------------------
+
+# "The seed" is the team's name for the lecture's code the project started from; users never
+# saw it, so pages and the package say what it is instead.
+INTERNAL = re.compile(r"\bseed\b", re.IGNORECASE)
+# A random seed is the user's word: the training example's ``--seed`` and its parameter.
+RANDOM_SEED = re.compile(r"--seed\b|(?<=\.)seed\b|\bseed(?=\s*=|\))|\bseed: (?:int\b|Seed of the)")
+TAG = re.compile(r"<[^>]*>")
+ATTRIBUTE = re.compile(r"""\s[\w:-]+=(?:"([^"]*)"|'([^']*)')""")
+
+
+def internal_words(name: str, lines: Iterable[str], *, markup: bool = False) -> list[str]:
+    """``name:line: text`` for each line where the team's word appears.
+
+    With ``markup``, a line is read as a reader sees it (tags dropped, entities decoded) and
+    its attribute values (links, anchors, titles) on their own.
+    """
+    found = []
+    for number, line in enumerate(lines, start=1):
+        texts = [line]
+        if markup:
+            values = (html.unescape(a or b) for a, b in ATTRIBUTE.findall(line))
+            texts = [html.unescape(TAG.sub("", line)), " ".join(values)]
+        for text in texts:
+            allowed = [match.span() for match in RANDOM_SEED.finditer(text)]
+            for match in INTERNAL.finditer(text):
+                if not any(start <= match.start() < end for start, end in allowed):
+                    where = text[max(0, match.start() - 60) : match.end() + 60].strip()
+                    found.append(f"{name}:{number}: ...{where}...")
+                    break
+    return found
+
+
+def test_internal_words_finds_the_word_and_spares_a_random_seed() -> None:
+    """The scan flags "the seed" in text, code and links, and lets ``--seed 0`` be."""
+    page = [
+        "<p>The <em>seed</em>&#39;s service</p>",
+        '<a href="../migrating/#from-the-seed">x</a>',
+        "<li>recipes, migrating from the seed, references</li>",
+        '<span class="n">random</span><span class="o">.</span><span class="n">seed</span>',
+        '<code>--seed 0</code>, <span class="n">seed</span><span class="p">:</span> int',
+        "split(examples, test_fraction, seed)",
+    ]
+    hits = internal_words("page", page, markup=True)
+    assert [hit.split(":")[1] for hit in hits] == ["1", "2", "3"]
+    assert "The seed's service" in hits[0]
+    assert internal_words("tasks.py", ['"""As the seed did."""', "seed: int = 0"]) == [
+        'tasks.py:1: ..."""As the seed did."""...',
+    ]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built once from the checkout, as ``pip wheel --no-deps`` builds it."""
+    out = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    if built.returncode != 0:
+        from tests.test_packaging import _index_unreachable  # pip fetches hatchling
+
+        reason = _index_unreachable()
+        if reason is not None and not os.environ.get("CI"):
+            pytest.skip(f"no index to build the wheel with: {reason}")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (path,) = out.glob("taskqueue_kit-*.whl")
+    return path
+
+
+@pytest.mark.slow
+def test_no_internal_word_in_the_site_or_the_wheel(site: Path, wheel: Path) -> None:
+    """No page of the built site and no file of the built wheel says "seed" (a random one aside)."""
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 20
+    found = []
+    for page in pages:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        found += internal_words(str(page.relative_to(site)), lines, markup=True)
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert any(name.endswith("demo/serve.py") for name in names)
+        for name in names:
+            try:
+                text = archive.read(name).decode("utf-8")
+            except UnicodeDecodeError:  # not text: nothing a person reads
+                continue
+            found += internal_words(f"{wheel.name}/{name}", text.splitlines())
+    assert not found, "'seed' in user-facing text:\n" + "\n".join(found)
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_license(wheel: Path) -> None:
+    """The MIT text of LICENSE is in the wheel, and its metadata names it."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"  # name-version
+        metadata = archive.read(f"{info}/METADATA").decode("utf-8")
+        shipped = archive.read(f"{info}/licenses/LICENSE").decode("utf-8")
+    assert shipped == (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert shipped.startswith("MIT License\n\nCopyright (c) 2026 taskqueue-kit developers\n")
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert "License-File: LICENSE" in metadata.splitlines()

@@ -330,18 +330,21 @@ def test_health_is_503_within_3_s_when_the_broker_is_down(
 # -- auth -----------------------------------------------------------------------------
 
 
-def test_every_route_needs_the_token_when_guarded(adapter: str, embedded_app: Celery) -> None:
-    """Auth plugs in the framework's way: without the bearer token every route is 401."""
+def _guarded_routes() -> list[tuple[str, str, dict[str, object] | None]]:
     some_id = str(uuid.uuid4())
-    routes = [
+    return [
         ("POST", ADD, {"x": 1, "y": 2}),
         ("POST", f"{ADD}/batch", {"items": [{"x": 1, "y": 2}]}),
         ("GET", f"/tasks/{some_id}", None),
         ("GET", f"/tasks/{some_id}/events", None),
         ("DELETE", f"/tasks/{some_id}", None),
         ("GET", f"/tasks/groups/{some_id}", None),
-        ("GET", "/tasks/health", None),
     ]
+
+
+def test_every_route_needs_the_token_when_guarded(adapter: str, embedded_app: Celery) -> None:
+    """Auth plugs in the framework's way: without the bearer token every route is 401."""
+    routes = [*_guarded_routes(), ("GET", "/tasks/health", None)]  # health too, by default
     with served_client(adapter, embedded_app, guarded=True) as client:
         for method, path, body in routes:
             assert client.request(method, path, json=body).status_code == 401, (method, path)
@@ -355,3 +358,19 @@ def test_every_route_needs_the_token_when_guarded(adapter: str, embedded_app: Ce
         text = {"Content-Type": "text/plain"}
         assert client.post(ADD, content=b"x=1", headers=text).status_code == 401
         assert client.post(ADD, content=b"x=1", headers={**text, **authorized}).status_code == 415
+
+
+def test_public_health_answers_without_the_token_and_nothing_else_does(
+    adapter: str, embedded_app: Celery
+) -> None:
+    """public_health=True: health answers without credentials; every other route is still 401."""
+    with served_client(adapter, embedded_app, guarded=True, public_health=True) as client:
+        health = client.get("/tasks/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["broker"]["ok"] is True
+        assert client.get("/tasks/health", headers={"Authorization": "Bearer nope"}).is_success
+        for method, path, body in _guarded_routes():
+            assert client.request(method, path, json=body).status_code == 401, (method, path)
+        # "health" is still no task id for the routes that take one.
+        assert client.delete("/tasks/health").status_code == 401
+        assert client.get("/tasks/groups/health").status_code == 401

@@ -1,6 +1,7 @@
-"""The sentiment example: the seed's service rebuilt on taskqueue-kit, shipped as a package.
+"""The sentiment example: a FastAPI + Celery review-scoring service rebuilt on taskqueue-kit.
 
-It lives inside the package so ``taskqueue-kit demo`` runs from any directory after a plain
+It is the service of the lecture the project grew out of. It lives inside the package so
+``taskqueue-kit demo`` runs from any directory after a plain
 ``pip install 'taskqueue-kit[examples]'``. Read it as an example; each module is one piece:
 
 * :mod:`~taskqueue_kit.demo.model`: TextBlob's polarity, imported lazily.
@@ -9,7 +10,8 @@ It lives inside the package so ``taskqueue-kit demo`` runs from any directory af
 * :mod:`~taskqueue_kit.demo.celery_app`: the Celery app a worker runs
   (``celery -A taskqueue_kit.demo.celery_app worker -Q polarity``).
 * :mod:`~taskqueue_kit.demo.fastapi_app` and :mod:`~taskqueue_kit.demo.flask_app`: the
-  service over HTTP, with the seed's endpoints, the kit's ``/tasks`` and a progress page.
+  service over HTTP, with the original ``/polarities`` endpoints, the kit's ``/tasks`` and a
+  progress page.
 * :mod:`~taskqueue_kit.demo.service`: what both web apps share (bodies, the page).
 * :mod:`~taskqueue_kit.demo.reviews`: the shipped sample and labelled reviews.
 * :mod:`~taskqueue_kit.demo.runner` and :mod:`~taskqueue_kit.demo.serve`: what

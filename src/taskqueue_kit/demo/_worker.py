@@ -1,7 +1,9 @@
 """A ``celery worker`` for the demo, in its own process group, stopped with everything it forked.
 
 The worker is the command a user would run by hand. It gets its settings through
-``TASKQUEUE_*`` variables, so it reads exactly what the demo process uses. It runs in a
+``TASKQUEUE_*`` variables, so it reads exactly what the demo process uses. Its output goes
+to the terminal, to a file, or through the demo (``relay``), which holds it back until the
+demo has said what it started, then prints it as it comes. It runs in a
 session of its own: a Ctrl-C in the terminal reaches the demo alone, which then stops the
 worker warmly (SIGTERM), and kills the whole group if it lingers. On Linux the worker also
 gets SIGTERM if the demo dies without cleaning up (``PR_SET_PDEATHSIG``).
@@ -9,14 +11,17 @@ gets SIGTERM if the demo dies without cleaning up (``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,8 +36,10 @@ __all__ = ["WorkerError", "WorkerProcess", "worker_environment"]
 
 APP_PATH = "taskqueue_kit.demo.celery_app"
 _PR_SET_PDEATHSIG = 1
-# Variables older code reads as fallbacks; the worker must not see the user's.
-_SEED_NAMES = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_CONFIG")
+# The CELERY_* fallbacks the settings read; the worker must not see the user's.
+_CELERY_FALLBACKS = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_CONFIG")
+# A Celery log line below WARNING: start-up chatter the demo's own summary replaces.
+_CHATTER = re.compile(r"^\[[^\]]*: (?:DEBUG|INFO)/")
 
 
 class WorkerError(RuntimeError):
@@ -53,11 +60,11 @@ def worker_environment(
     """The environment that makes a worker build the same settings as ``settings``.
 
     Every field is written as a ``TASKQUEUE_*`` variable (an empty broker or backend URL
-    means the embedded one), so neither a ``.env`` file nor the seed's ``CELERY_*``
-    variables can make the worker disagree with the process that sends the tasks.
+    means the embedded one), so neither a ``.env`` file nor ``CELERY_*`` variables can
+    make the worker disagree with the process that sends the tasks.
     """
     env = dict(os.environ if base is None else base)
-    for name in _SEED_NAMES:
+    for name in _CELERY_FALLBACKS:
         env.pop(name, None)
     values = settings.model_dump()
     values["home"] = str(settings.home.resolve())
@@ -82,6 +89,51 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+class _Relay:
+    """Reads the worker's output from a pipe: held back until :meth:`show`, then printed."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._held: collections.deque[str] = collections.deque(maxlen=200)
+        self._shown = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, name="demo-worker-output", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with self._stream:
+            for raw in self._stream:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                with self._lock:
+                    if self._shown:
+                        _print(line)
+                    else:
+                        self._held.append(line)
+
+    def show(self) -> None:
+        """Print what comes from now on, after what was held that is not start-up chatter."""
+        with self._lock:
+            for line in self._held:
+                if not _CHATTER.match(line):
+                    _print(line)
+            self._held.clear()
+            self._shown = True
+
+    def tail(self, lines: int) -> str:
+        """The end of what is held back (nothing once shown: it is on the terminal)."""
+        with self._lock:
+            return "\n".join(list(self._held)[-lines:])
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait for the end of the output (every writer gone); then stop printing it."""
+        self._thread.join(timeout)
+
+
+def _print(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout
+        print(line, flush=True)
+
+
 class WorkerProcess:
     """One ``celery -A taskqueue_kit.demo.celery_app worker`` process and its pool.
 
@@ -91,6 +143,8 @@ class WorkerProcess:
         loglevel: Celery log level.
         output: Where the worker's output goes; a file, or ``None`` for the terminal.
         events: Send task events (``-E``), for Flower.
+        relay: Start without Celery's banner and pass the output through this process,
+            held back until :meth:`show_output` (instead of ``output``).
     """
 
     def __init__(
@@ -101,12 +155,17 @@ class WorkerProcess:
         loglevel: str = "WARNING",
         output: Path | None = None,
         events: bool = False,
+        relay: bool = False,
     ) -> None:
+        if relay and output is not None:
+            raise ValueError("a relayed worker's output goes through this process, not a file")
         self.hostname = f"demo-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.concurrency = concurrency
         self.output = output
+        self.relay = relay
+        quiet = ["--quiet"] if relay else []  # no banner: the demo says what it started
         self.command: list[str] = [
-            sys.executable, "-m", "celery", "-A", APP_PATH, "worker",
+            sys.executable, "-m", "celery", *quiet, "-A", APP_PATH, "worker",
             "--queues", QUEUE, "--pool", "prefork", "--concurrency", str(concurrency),
             "--loglevel", loglevel, "--hostname", self.hostname,
             "--without-gossip", "--without-mingle",
@@ -115,6 +174,7 @@ class WorkerProcess:
             self.command.append("--task-events")
         self._env = worker_environment(settings)
         self._process: subprocess.Popen[bytes] | None = None
+        self._relay: _Relay | None = None
 
     @property
     def display_command(self) -> str:
@@ -128,7 +188,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         """Start the worker process; :meth:`wait_ready` tells when it takes tasks."""
-        sink: IO[bytes] | None = None
+        sink: IO[bytes] | int | None = subprocess.PIPE if self.relay else None
         if self.output is not None:
             sink = self.output.open("wb")
         try:
@@ -142,11 +202,24 @@ class WorkerProcess:
                 preexec_fn=_die_with_parent if _LIBC is not None else None,
             )
         finally:
-            if sink is not None:
+            if sink is not None and not isinstance(sink, int):
                 sink.close()
+        if self._process.stdout is not None:
+            self._relay = _Relay(self._process.stdout)
+
+    def show_output(self) -> None:
+        """Print a relayed worker's output from now on; of what came before, only warnings.
+
+        Celery's start-up lines below ``WARNING`` are dropped: by then the demo has said
+        where the worker runs. Nothing to do for a worker whose output is not relayed.
+        """
+        if self._relay is not None:
+            self._relay.show()
 
     def log_tail(self, lines: int = 30) -> str:
-        """The end of the worker's output, when it goes to a file."""
+        """The end of the worker's output, when it goes to a file or is held back."""
+        if self._relay is not None:
+            return self._relay.tail(lines)
         if self.output is None or not self.output.exists():
             return ""
         text = self.output.read_text(encoding="utf-8", errors="replace")
@@ -199,6 +272,8 @@ class WorkerProcess:
                 process.wait()
         # Pool processes end with their parent; anything left in the group is killed.
         _signal_group(process.pid, signal.SIGKILL)
+        if self._relay is not None:
+            self._relay.close()
 
 
 def _signal_group(group: int, signum: int) -> None:

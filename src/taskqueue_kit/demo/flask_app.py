@@ -1,8 +1,9 @@
 """The sentiment service on Flask: the same endpoints and page as the FastAPI version.
 
-``POST /polarities/`` and ``GET /polarities/task/<task_id>`` as in the seed, the kit's
-``/tasks`` blueprint (status, event stream, batches, revoke, health) and the progress
-page at ``/``. :func:`taskqueue_kit.web.flask.init_app` runs the tasks inside the Flask
+``POST /polarities/`` and ``GET /polarities/task/<task_id>`` as in the article's original
+FastAPI + Celery + RabbitMQ service; the kit's ``/tasks`` blueprint (status, event stream,
+batches, revoke, health) in place of its hand-written Celery code; the progress page at
+``/``. :func:`taskqueue_kit.web.flask.init_app` runs the tasks inside the Flask
 app context, the way a Flask service's own tasks would use its config and extensions.
 """
 
@@ -36,7 +37,7 @@ def _problem(status: int, detail: Any) -> ResponseReturnValue:
 
 
 def polarity_blueprint(celery_app: Celery, *, tasks_prefix: str = "/tasks") -> Blueprint:
-    """The seed's two endpoints under ``/polarities``, answering as the FastAPI version.
+    """The original service's two endpoints under ``/polarities``, as the FastAPI version.
 
     Args:
         celery_app: The app the tasks are sent with.

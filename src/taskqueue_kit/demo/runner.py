@@ -2,7 +2,7 @@
 
 1. Start a real worker (``celery -A taskqueue_kit.demo.celery_app worker``) on the embedded
    broker, in a temporary directory the demo removes at exit (or on ``--broker``).
-2. Send every review as its own ``polarity:analyze`` task, as the seed's service did,
+2. Send every review as its own ``polarity:analyze`` task, as the lecture's service did,
    with a live progress bar over the finished tasks.
 3. Send the same reviews again as a few ``polarity:batch`` tasks, which score in chunks
    and report progress: the way to push thousands of reviews through a queue.

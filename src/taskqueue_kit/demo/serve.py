@@ -1,14 +1,19 @@
 """``taskqueue-kit demo --serve``: the FastAPI service and a worker, until Ctrl-C.
 
-The data stays where any app made with the same settings finds it (``./.taskqueue`` or
-``TASKQUEUE_HOME``, or the ``--broker``), so Flower, ``celery inspect`` or a second worker
-started from the same directory join in.
+While it runs, the data is where any app made with the same settings finds it
+(``./.taskqueue`` or ``TASKQUEUE_HOME``, or the ``--broker``), so Flower, ``celery inspect``
+or a second worker started from the same directory join in. At exit the demo removes the
+data directory if it made it, as the batch demo removes its own; one that was there before
+is left in place. The worker starts without Celery's banner, and what it prints comes
+after the demo's own summary of where to look.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sys
+from pathlib import Path
 
 from kombu.utils.url import maybe_sanitize_url
 
@@ -50,6 +55,20 @@ def _base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def _made_here(home: Path) -> Path | None:
+    """The outermost directory of ``home`` that does not exist yet, or ``None`` if it does.
+
+    That is the directory the embedded broker and backend will create, and so the one the
+    demo removes at exit.
+    """
+    made = None
+    for path in (home, *home.parents):
+        if path.exists():
+            break
+        made = path
+    return made
+
+
 def _flower(settings: TaskQueueSettings) -> str:
     """The command that starts Flower against the same broker."""
     url = settings.effective_broker_url
@@ -62,7 +81,16 @@ def _flower(settings: TaskQueueSettings) -> str:
     return f"{env} celery -A {APP_PATH} flower --port=5555   (pip install flower)"
 
 
-def _guide(display: Display, base: str, settings: TaskQueueSettings, worker: WorkerProcess) -> None:
+def _guide(
+    display: Display,
+    base: str,
+    settings: TaskQueueSettings,
+    worker: WorkerProcess,
+    made: Path | None,
+) -> None:
+    broker = describe_broker(settings)
+    if made is not None and settings.uses_embedded_broker:
+        broker += "  (removed at exit)"
     lines = [
         f"Sentiment service on {base}  (Ctrl-C stops it and the worker)",
         f"  progress page:  {base}/",
@@ -73,7 +101,7 @@ def _guide(display: Display, base: str, settings: TaskQueueSettings, worker: Wor
         f"  events stream:  curl -N {base}/tasks/<task_id>/events",
         f"  health:         {base}/tasks/health",
         f"  Flower:         {_flower(settings)}",
-        f"  broker:         {describe_broker(settings)}",
+        f"  broker:         {broker}",
         f"  worker:         {worker.display_command}  (pid {worker.pid})",
     ]
     for line in lines:
@@ -90,16 +118,22 @@ def _serve(
     from taskqueue_kit.demo.fastapi_app import create_app
 
     settings = settings_for(broker_url, send_events=True)
+    made = _made_here(settings.home)
     listener = _listen(host, port)
     app = make_celery(settings)
     worker = WorkerProcess(
-        settings, concurrency=concurrency or default_concurrency(), loglevel="INFO", events=True
+        settings,
+        concurrency=concurrency or default_concurrency(),
+        loglevel="INFO",
+        events=True,
+        relay=True,
     )
     try:
         check_broker(app)
         worker.start()
         worker.wait_ready(app)
-        _guide(display, _base_url(host, port), settings, worker)
+        _guide(display, _base_url(host, port), settings, worker, made)
+        worker.show_output()
         config = uvicorn.Config(create_app(app), log_level="info", timeout_graceful_shutdown=3)
         # uvicorn handles Ctrl-C and SIGTERM itself, then raises them again once stopped.
         server = uvicorn.Server(config)
@@ -111,6 +145,8 @@ def _serve(
             worker.stop()
             listener.close()
             app.close()
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
 
 
 def serve_demo(
@@ -125,7 +161,8 @@ def serve_demo(
 
     Args:
         broker_url: A RabbitMQ or Redis URL; by default the environment's broker, or the
-            embedded one in ``./.taskqueue`` (``TASKQUEUE_HOME``).
+            embedded one in ``./.taskqueue`` (``TASKQUEUE_HOME``), removed at exit if the
+            demo made it.
         host: Address to listen on.
         port: Port to listen on.
         concurrency: Worker processes; one per CPU (at most 4) by default.

@@ -17,7 +17,7 @@ STATIC = Path(__file__).with_name("static")
 
 
 class ReviewIn(BaseModel):
-    """Body of ``POST /polarities/``, as in the seed."""
+    """Body of ``POST /polarities/``, as in the lecture's service."""
 
     review: ReviewText
 
