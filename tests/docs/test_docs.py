@@ -343,6 +343,12 @@ def test_internal_words_finds_the_word_and_spares_a_random_seed() -> None:
     ]
 
 
+def test_no_internal_word_in_the_readme() -> None:
+    """README.md, which the site does not include, does not say "seed" either."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert internal_words("README.md", readme.splitlines()) == []
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built once from the checkout, as ``pip wheel --no-deps`` builds it."""

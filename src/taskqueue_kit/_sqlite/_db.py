@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,8 @@ from urllib.parse import quote
 
 from kombu.utils.url import parse_url
 
+from taskqueue_kit._exceptions import ConfigurationError
+
 __all__ = [
     "SCHEME",
     "Database",
@@ -31,6 +34,7 @@ __all__ = [
     "is_alive",
     "path_from_location",
     "path_from_url",
+    "prepare_directory",
     "url_for",
 ]
 
@@ -140,10 +144,44 @@ def is_alive(pid: int, start: int) -> bool:
     return not start or started == start
 
 
+def prepare_directory(directory: Path) -> None:
+    """Create the data directory if needed and prove it writable, with a real write.
+
+    SQLite's own error ("unable to open database file") names neither the directory nor
+    the cause, and the transport counts it as a connection error that a worker retries for
+    ever. A write probe, because ``os.access`` says yes to root on a read-only mount.
+
+    Raises:
+        ConfigurationError: the directory is a file, cannot be created, or is read-only.
+    """
+    fix = "point TASKQUEUE_HOME at a writable directory"
+    if directory.exists() and not directory.is_dir():
+        raise ConfigurationError(
+            f"the data directory {directory} is a file: move it away or {fix}", field="home"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the data directory {directory} does not exist and cannot be created: "
+            f"create it or {fix}",
+            field="home",
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=directory)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the data directory {directory} is read-only: make it writable or {fix}",
+            field="home",
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _open(
     path: Path, schema: Sequence[str], version: int, busy_timeout: float
 ) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_directory(path.parent)
     conn = sqlite3.connect(
         path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
