@@ -3,7 +3,7 @@
 Every check runs with a deadline, so a firewalled host or a closed port gives a one-line
 reason in seconds rather than a hang or a traceback. :func:`explain` is the one place that
 turns an exception into that line (what is wrong, what to do), and no line carries a
-password: URLs are shown masked and every known password is blanked out of every line.
+password: :func:`mask` blanks it out of every URL and every exception's text shown.
 
 With ``app_spec`` (``--app``) the user's own Celery app is loaded as ``celery -A`` loads
 it, and its configuration is checked: its broker, its backend, and its declared queues
@@ -19,10 +19,10 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from celery import Celery
 
@@ -37,8 +37,8 @@ __all__ = ["Check", "explain", "load_app", "mask", "run_checks"]
 Status = Literal["ok", "warn", "fail"]
 T = TypeVar("T")
 
-# The password of each URL in a text: "scheme://user:PASSWORD@", also "user:PASSWORD@host".
-_PASSWORD = re.compile(r"(?:^|://|;)[^:/@;\s]*:([^@/;\s]+)@")
+# The password of each URL in a text: "scheme://user:PASSWORD@", or a bare "user:PASSWORD@".
+_PASSWORD = re.compile(r"(?:^|://|[;'\"\s])[^:/@;'\"\s]*:([^@/;'\"\s]+)@")
 # What serves a scheme: the server's name, how to start it, its default port.
 _SERVERS = {
     "amqp": ("RabbitMQ", "rabbitmq-server -detached", 5672),
@@ -75,14 +75,23 @@ class _Target:
     timeout: float = 0.0
 
 
-def mask(url: str) -> str:
-    """``url`` with each password replaced by ``***`` (``amqp://guest:***@host//``)."""
-    return _PASSWORD.sub(lambda m: m.group(0).replace(m.group(1), "***"), url)
+def mask(text: str) -> str:
+    """``text`` with the password of each URL in it replaced by ``***``.
+
+    ``amqp://guest:wrong@127.0.0.1:5672//`` becomes ``amqp://guest:***@127.0.0.1:5672//``;
+    applied to exception messages too, which often repeat the URL they were given.
+    """
+
+    def blank(match: re.Match[str]) -> str:
+        start = match.start(1) - match.start(0)
+        return f"{match.group(0)[:start]}***@"
+
+    return _PASSWORD.sub(blank, text)
 
 
-def _passwords(urls: Iterable[str | None]) -> set[str]:
-    found = {secret for url in urls if url for secret in _PASSWORD.findall(url)}
-    return found | {unquote(secret) for secret in found}
+def _words(exc: BaseException) -> str:
+    """An exception's message on one line, passwords masked, at most 200 characters."""
+    return mask(" ".join(str(exc).split()))[:200] or type(exc).__name__
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -117,18 +126,20 @@ def explain(exc: BaseException, target: _Target | None = None) -> str:
     text = " ".join(" ".join(str(error) for error in chain).split())
     own = next((error for error in chain if isinstance(error, TaskQueueKitError)), None)
     if own is not None:
-        return str(own)
+        return mask(str(own))
     if target is None:
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+        return f"{type(exc).__name__}: {_words(exc)}"
     url = mask(target.url)
     if target.role == "app":
         module = target.url.partition(":")[0]
-        missing = getattr(exc, "name", None)
-        if isinstance(exc, ModuleNotFoundError) and module.startswith(str(missing)):
+        missing = str(getattr(exc, "name", None))
+        if isinstance(exc, ModuleNotFoundError) and f"{module}.".startswith(f"{missing}."):
             return (
                 f"cannot import {module} (--app {target.url}): run doctor from the directory "
                 "that holds it, or fix the module name"
             )
+        if isinstance(exc, ModuleNotFoundError):
+            return f"importing {module} (--app {target.url}) needs {missing}: install it here"
         return (
             f"importing {module} (--app {target.url}) raised {type(exc).__name__}: "
             f'run `python -c "import {module}"` to see why'
@@ -141,8 +152,8 @@ def explain(exc: BaseException, target: _Target | None = None) -> str:
     ):
         return (
             f"unknown {target.role} scheme {scheme}:// in {url}: use "
-            f"{_SCHEME_EXAMPLES.get(target.role, 'another URL')}, or unset {target.setting} "
-            "for the embedded one"
+            f"{_SCHEME_EXAMPLES.get(target.role, 'another URL')}, or leave out "
+            f"{target.setting} for the embedded one"
         )
     if names & {"AccessRefused", "AuthenticationError"}:
         return f"{server} refused the user and password of {url}: fix them in {target.setting}"
@@ -154,18 +165,24 @@ def explain(exc: BaseException, target: _Target | None = None) -> str:
         )
     if any(isinstance(e, socket.gaierror) for e in chain):
         return f"cannot resolve the host of {url}: check the host name in {target.setting}"
-    if any(isinstance(e, TimeoutError) or getattr(e, "errno", None) == errno.ETIMEDOUT
-           for e in chain):
+    if any(
+        isinstance(e, TimeoutError) or getattr(e, "errno", None) == errno.ETIMEDOUT for e in chain
+    ):
         return (
             f"{address} did not answer within {target.timeout:g}s: check the host, the port "
             "and any firewall between, or allow more --timeout"
+        )
+    if any(isinstance(e, ConnectionResetError) for e in chain) or "unexpectedly closed" in text:
+        return (
+            f"{address} closed the connection at once: is {server} what listens there? "
+            f"check the host and port in {target.setting}"
         )
     if "NotAllowed" in names:
         return (
             f"{server} refused the virtual host of {url}: create it "
             f"(rabbitmqctl add_vhost NAME) or fix {target.setting}"
         )
-    return f"{url}: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+    return f"{url}: unexpected {type(exc).__name__}: {_words(exc)}"
 
 
 def load_app(spec: str) -> Celery:
@@ -240,7 +257,11 @@ def _broker(app: Celery, timeout: float) -> str:
                 queue(channel).declare()
 
     _with_deadline(connect, timeout)
-    return f"reachable at {mask(app.conf.broker_url)}"
+    return f"reachable at {mask(_broker_url(app))}"
+
+
+def _broker_url(app: Celery) -> str:
+    return str(app.conf.broker_url or "amqp://localhost//")  # kombu's default
 
 
 def _backend(app: Celery, timeout: float) -> str:
@@ -259,7 +280,7 @@ def _declared_queues(app: Celery) -> list[str]:
 def _workers(app: Celery, timeout: float, celery_a: str) -> list[Check]:
     """Who answers, and a warning for each declared queue none of them consumes."""
     inspect = app.control.inspect(timeout=min(1.0, timeout))
-    replies: dict[str, Any] = _with_deadline(inspect.active_queues, timeout + 1) or {}
+    replies = _with_deadline(inspect.active_queues, timeout + 1) or {}
     declared = _declared_queues(app)
     if not replies:
         return [
@@ -291,7 +312,7 @@ _CHECK_OF_FIELD = {"broker_url": "broker", "result_backend": "result backend"}
 
 
 def _build(
-    settings_kwargs: dict[str, Any], app_spec: str | None
+    settings_kwargs: dict[str, Any], app_spec: str | None, timeout: float
 ) -> tuple[Celery, str, _Target, _Target]:
     """The app to check, the settings line, and what the broker and backend checks talk to."""
     if app_spec is None:
@@ -313,8 +334,9 @@ def _build(
         summary = f"app {app_spec}" + (f"; profile {profile}" if profile else "")
         where = {field: f"the app's {field}" for field in ("broker_url", "result_backend")}
     summary += f"; queues {', '.join(_declared_queues(app))}"
-    broker = _Target("broker", app.conf.broker_url, where["broker_url"])
-    backend = _Target("result backend", str(app.conf.result_backend), where["result_backend"])
+    broker = _Target("broker", _broker_url(app), where["broker_url"], timeout)
+    backend_url = str(app.conf.result_backend)
+    backend = _Target("result backend", backend_url, where["result_backend"], timeout)
     return app, summary, broker, backend
 
 
@@ -329,32 +351,16 @@ def run_checks(
         app_spec: ``module`` or ``module:attribute`` of the user's app, instead of
             settings built from ``settings_kwargs`` and the environment.
     """
-    secrets = _passwords(
-        [*settings_kwargs.values(), *(os.environ.get(f"{p}_{n}") for p in ("TASKQUEUE", "CELERY")
-                                      for n in ("BROKER_URL", "RESULT_BACKEND"))]
-    )
-    checks = _run(settings_kwargs, timeout, app_spec, secrets)
-    # The safety net: a password repeated in an error's text is blanked out as well.
-    for secret in sorted(secrets, key=len, reverse=True):
-        checks = [replace(c, detail=c.detail.replace(secret, "***")) for c in checks]
-    return checks
-
-
-def _run(
-    settings_kwargs: dict[str, Any], timeout: float, app_spec: str | None, secrets: set[str]
-) -> list[Check]:
     try:
-        app, summary, broker, backend = _build(settings_kwargs, app_spec)
+        app, summary, broker, backend = _build(settings_kwargs, app_spec, timeout)
     except MissingExtra as exc:
         return [
             Check(_CHECK_OF_FIELD.get(exc.field or "", "settings"), "fail", str(exc)),
             *_extras_check(),
         ]
-    except TaskQueueKitError as exc:
-        return [Check("app" if app_spec else "settings", "fail", explain(exc))]
-    except Exception as exc:  # only the user's module can raise anything else
-        return [Check("app", "fail", explain(exc, _Target("app", str(app_spec))))]
-    secrets |= _passwords([broker.url, backend.url])
+    except Exception as exc:  # a kit error (bad settings), or the user's module failing
+        target = _Target("app", app_spec) if app_spec else None
+        return [Check("app" if app_spec else "settings", "fail", explain(exc, target))]
     pickle = "pickle" in {*app.conf.accept_content, *(app.conf.result_accept_content or ())}
     checks = [
         Check("settings", "ok", summary),
@@ -365,14 +371,16 @@ def _run(
             "pickle accepted: anyone who can publish can run code" if pickle else "JSON only",
         ),
     ]
-    broker, backend = replace(broker, timeout=timeout), replace(backend, timeout=timeout)
     try:
         checks.append(Check("broker", "ok", _broker(app, timeout)))
     except Exception as exc:  # every failure becomes one readable line
         checks.append(Check("broker", "fail", explain(exc, broker)))
         return checks
     try:
-        checks.append(Check("result backend", "ok", _backend(app, timeout)))
+        if not app.conf.result_backend:
+            checks.append(Check("result backend", "warn", "none set: results cannot be read"))
+        else:
+            checks.append(Check("result backend", "ok", _backend(app, timeout)))
     except Exception as exc:
         checks.append(Check("result backend", "fail", explain(exc, backend)))
     try:
