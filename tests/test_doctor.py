@@ -21,8 +21,6 @@ from taskqueue_kit._doctor import mask
 from taskqueue_kit._exceptions import MissingExtra
 from taskqueue_kit.testing import run_worker, unique_name
 
-pytestmark = pytest.mark.compat
-
 _ENV_NAMES = (
     "TASKQUEUE_BROKER_URL",
     "TASKQUEUE_RESULT_BACKEND",
@@ -164,6 +162,7 @@ CASES = {
 }
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_each_failure_is_one_line_saying_what_to_do(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -179,6 +178,7 @@ def test_each_failure_is_one_line_saying_what_to_do(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.compat
 def test_a_failure_in_a_real_process_is_fast_and_has_no_traceback(tmp_path: Path) -> None:
     """As a command, a closed port fails within seconds: one line, exit 1, no traceback."""
     env = {k: v for k, v in os.environ.items() if k not in _ENV_NAMES}
@@ -201,6 +201,7 @@ def test_a_failure_in_a_real_process_is_fast_and_has_no_traceback(tmp_path: Path
     assert _PASSWORD not in result.stdout + result.stderr
 
 
+@pytest.mark.compat
 def test_mask_blanks_every_password() -> None:
     """mask() hides the password of each URL in a text, and leaves URLs without one alone."""
     assert mask("amqp://guest:wrong@127.0.0.1:5672//") == "amqp://guest:***@127.0.0.1:5672//"
@@ -212,6 +213,7 @@ def test_mask_blanks_every_password() -> None:
     assert mask("tqsqlite:////srv/broker.sqlite3") == "tqsqlite:////srv/broker.sqlite3"
 
 
+@pytest.mark.compat
 def test_embedded_default_passes(tmp_path: Path) -> None:
     """On the embedded default every check passes (no worker is only a warning); exit 0."""
     result = _doctor(home=tmp_path)
@@ -233,6 +235,7 @@ def test_extras_line_lists_what_is_installed(tmp_path: Path) -> None:
     assert "[ok  ] extras: installed: examples, fastapi, flask, redis" in result.output
 
 
+@pytest.mark.compat
 def test_incomplete_extra_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """FastAPI without sse-starlette: a warning naming the extra; the checks still pass."""
     monkeypatch.setitem(sys.modules, "sse_starlette", None)
@@ -256,6 +259,7 @@ def test_missing_extra_also_lists_the_extras(
     )
 
 
+@pytest.mark.compat
 def test_any_command_reports_a_missing_extra_in_one_line() -> None:
     """A MissingExtra escaping a command is an ``Error:`` line and exit 1, not a traceback."""
 
@@ -293,6 +297,7 @@ def user_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     module.celery.close()
 
 
+@pytest.mark.compat
 def test_app_queue_without_worker_is_a_warning(
     user_app: tuple[str, Celery], tmp_path: Path
 ) -> None:
@@ -310,6 +315,7 @@ def test_app_queue_without_worker_is_a_warning(
     assert not (tmp_path / "unused").exists()  # the app's home, not TASKQUEUE_HOME
 
 
+@pytest.mark.compat
 def test_app_queue_no_answering_worker_consumes(
     user_app: tuple[str, Celery], tmp_path: Path
 ) -> None:
@@ -326,6 +332,7 @@ def test_app_queue_no_answering_worker_consumes(
     ) in lines
 
 
+@pytest.mark.compat
 def test_app_queue_consumed_is_ok(user_app: tuple[str, Celery], tmp_path: Path) -> None:
     """A worker consuming every declared queue: the workers line is ok, and no queue warning."""
     name, app = user_app
@@ -362,6 +369,7 @@ APP_FAILURES = {
 }
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(("spec", "line"), APP_FAILURES.values(), ids=APP_FAILURES.keys())
 def test_app_that_cannot_be_loaded_is_one_line(
     spec: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -377,6 +385,7 @@ def test_app_that_cannot_be_loaded_is_one_line(
     assert result.exit_code == 1
 
 
+@pytest.mark.compat
 def test_app_excludes_the_settings_options(tmp_path: Path) -> None:
     """--app with --broker is a usage error (status 2): the app's own broker is checked."""
     result = _doctor("--app", "anything", "--broker", "amqp://127.0.0.1//", home=tmp_path)
@@ -387,6 +396,7 @@ def test_app_excludes_the_settings_options(tmp_path: Path) -> None:
 # -- help ----------------------------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_help_lists_each_command_in_full() -> None:
     """Top-level help shows each command's whole first sentence, not click's "..." cut."""
     commands = CliRunner().invoke(main, ["--help"], terminal_width=80).output
@@ -399,6 +409,7 @@ def test_help_lists_each_command_in_full() -> None:
     assert "..." not in commands
 
 
+@pytest.mark.compat
 def test_doctor_help_names_the_real_defaults() -> None:
     """Each option's help says where its default really comes from."""
     text = " ".join(CliRunner().invoke(main, ["doctor", "--help"]).output.split())
