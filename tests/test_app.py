@@ -66,11 +66,23 @@ def test_production_profile_flags() -> None:
     assert conf["broker_connection_retry_on_startup"] is True
 
 
-def test_development_profile_acks_early() -> None:
-    """Outside production acks_late is off unless asked for."""
-    conf = celery_config(TaskQueueSettings())
-    assert conf["task_acks_late"] is False
-    assert celery_config(TaskQueueSettings(acks_late=True))["task_acks_late"] is True
+@pytest.mark.parametrize("profile", ["development", "testing"])
+def test_embedded_default_acks_late_without_rejecting_lost_workers(profile: str) -> None:
+    """On the embedded broker every profile acks late (a killed worker's task comes back),
+    but a task that kills its pool process is failed, not redelivered without end."""
+    conf = celery_config(TaskQueueSettings(profile=profile))  # type: ignore[arg-type]
+    assert (conf["task_acks_late"], conf["task_reject_on_worker_lost"]) == (True, False)
+
+
+def test_development_profile_on_a_server_broker_acks_early() -> None:
+    """On RabbitMQ or Redis, outside production, acks_late is off unless asked for."""
+    amqp = "amqp://guest:guest@127.0.0.1:5672//"
+    conf = celery_config(TaskQueueSettings(broker_url=amqp))
+    assert (conf["task_acks_late"], conf["task_reject_on_worker_lost"]) == (False, False)
+    conf = celery_config(TaskQueueSettings(broker_url=amqp, acks_late=True))
+    assert (conf["task_acks_late"], conf["task_reject_on_worker_lost"]) == (True, True)
+    conf = celery_config(TaskQueueSettings(acks_late=False))
+    assert (conf["task_acks_late"], conf["task_reject_on_worker_lost"]) == (False, False)
 
 
 def test_create_celery_applies_the_mapping(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 
-from taskqueue_kit.testing import BrokerTarget, _mask_url
+from taskqueue_kit.testing import BrokerTarget, _mask_url, run_worker
 
 pytest_plugins = ["pytester"]
 
@@ -294,3 +295,20 @@ def test_urls_are_shown_with_passwords_masked(url: str, shown: str) -> None:
     assert repr(BrokerTarget("redis", url, url)) == (
         f"BrokerTarget(kind='redis', broker_url={shown!r}, result_backend={shown!r})"
     )
+
+
+@pytest.mark.compat
+def test_each_run_worker_runs_its_own_countdowns(taskqueue_app: Celery) -> None:
+    """Workers started one after the other in one process each run their countdown tasks.
+
+    Celery's worker reuses the process's event loop, whose timer belongs to the worker
+    that made it; without a fresh loop per worker, the second never ran a countdown.
+    """
+
+    @taskqueue_app.task(name="later.echo", shared=False)
+    def echo(value: int) -> int:
+        return value
+
+    for value in (1, 2):
+        with run_worker(taskqueue_app):
+            assert echo.apply_async((value,), countdown=0.05).get(timeout=15) == value

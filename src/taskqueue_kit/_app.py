@@ -22,6 +22,7 @@ from celery.app.defaults import DEFAULTS
 from kombu import Queue
 
 from taskqueue_kit._initialised import INITIALISED_KEY
+from taskqueue_kit._prompt_acks import PromptAcks
 from taskqueue_kit._routing import AppRouter, declare_queues, route_task
 from taskqueue_kit._sent import TRACK_SENT_KEY
 from taskqueue_kit._settings import TaskQueueSettings
@@ -78,6 +79,9 @@ def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
     transport_options = dict(settings.broker_transport_options)
     if production and settings.broker_scheme in {"amqp", "amqps", "pyamqp"}:
         transport_options.setdefault("confirm_publish", True)
+    if settings.uses_embedded_broker:
+        # The embedded broker sets aside what the worker would refuse (docs/security.md).
+        transport_options.setdefault("accept_content", content)
     config: dict[str, Any] = {
         "broker_url": settings.effective_broker_url,
         "result_backend": settings.effective_result_backend,
@@ -98,7 +102,7 @@ def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         "task_track_started": True,
         "task_acks_late": settings.effective_acks_late,
-        "task_reject_on_worker_lost": settings.effective_acks_late,
+        "task_reject_on_worker_lost": settings.effective_reject_on_worker_lost,
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "result_expires": settings.result_expires,
@@ -216,6 +220,7 @@ def init_celery(app: Celery, settings: TaskQueueSettings | None = None) -> Celer
         logger.info("taskqueue-kit: init_celery replaced the app's own %s", ", ".join(replaced))
     app.conf.update(config)
     _kit_task_base(app)
+    app.steps["consumer"].add(PromptAcks)
     if settings.autoscale is not None:
         # ``celery worker`` reads its options from CELERY_WORKER_* too (Click's envvar
         # prefix); an explicit --autoscale still wins.

@@ -84,7 +84,7 @@ class TaskQueueSettings(BaseSettings):
         default_queue: Queue for task names without a ``prefix:``.
         prefetch_multiplier: Messages a worker process reserves ahead (1: fair dispatch).
         acks_late: Acknowledge after the task ran, so a crash redelivers it; ``None``
-            means on in production, off elsewhere.
+            means on in production and on the embedded broker, off elsewhere.
         task_time_limit: Hard limit in seconds; the worker process is killed past it.
         task_soft_time_limit: Soft limit in seconds; raises ``SoftTimeLimitExceeded``.
         result_expires: Seconds results are kept.
@@ -232,7 +232,24 @@ class TaskQueueSettings(BaseSettings):
 
     @property
     def effective_acks_late(self) -> bool:
-        """``acks_late`` as set, else on in production only."""
+        """``acks_late`` as set, else on in production and on the embedded broker.
+
+        On the embedded broker a worker that dies mid-task (SIGKILL, a crash, the machine
+        going down) leaves its claimed message to come back within a second or two; with
+        early acks it would be gone and its status ``started`` for good.
+        """
+        if self.acks_late is not None:
+            return self.acks_late
+        return self.profile == "production" or self.uses_embedded_broker
+
+    @property
+    def effective_reject_on_worker_lost(self) -> bool:
+        """Celery's ``task_reject_on_worker_lost``: ``acks_late`` as set, else production.
+
+        Off by default outside production even with late acks, so a task that kills its
+        pool process is failed with ``WorkerLostError`` instead of being delivered again
+        without end.
+        """
         return self.profile == "production" if self.acks_late is None else self.acks_late
 
     def check(self) -> None:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from kombu.asynchronous import set_event_loop
 
 from taskqueue_kit._app import create_celery
 from taskqueue_kit._settings import TaskQueueSettings
@@ -350,6 +351,11 @@ def run_worker(
         The worker controller.
     """
     names = list(queues) if queues is not None else [q.name for q in app.conf.task_queues or ()]
+    # Celery's worker reuses the process's kombu event loop if one exists, and that loop
+    # fires only the timers of the worker that made it: a second worker in this process
+    # would never run its ETA and countdown tasks (retries) on RabbitMQ and Redis. Each
+    # worker started here gets a loop of its own.
+    set_event_loop(None)
     try:
         with start_worker(
             app,

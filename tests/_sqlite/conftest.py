@@ -75,11 +75,13 @@ def start_worker_process(home: Path) -> Iterator[Callable[..., subprocess.Popen[
     """Start ``celery worker`` subprocesses on ``home``; stop whatever is left at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(name: str, pool: str = "solo", **env: Any) -> subprocess.Popen[bytes]:
+    def start(
+        name: str, pool: str = "solo", module: str = "_sqlite.workerapp", **env: Any
+    ) -> subprocess.Popen[bytes]:
         home.mkdir(parents=True, exist_ok=True)
         log = open(home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "_sqlite.workerapp", "worker",
+            [sys.executable, "-m", "celery", "-A", module, "worker",
              "-P", pool, "-c", "1", "-n", f"{name}@%h", "-l", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             env=dict(child_env(home), **env),

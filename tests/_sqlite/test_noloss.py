@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -79,3 +80,32 @@ def test_task_of_sigkilled_worker_runs_on_another(
     start_worker_process("rescuer")
     assert result.get(timeout=30) != int(started.read_text())  # ran again, in another process
     assert done_tokens(home) == ["victim"]
+
+
+ROUNDS = 20
+
+
+def test_default_profile_loses_nothing_when_workers_are_sigkilled_mid_task(
+    home: Path, start_worker_process: Callable[..., Any]
+) -> None:
+    """The kit's default settings, 20 rounds of SIGKILL mid-task: every task completes and
+    none reads ``started`` at the end (the embedded broker acks late by default)."""
+    from taskqueue_kit import TaskState, get_task_info
+
+    from .workerapp import make_kit_app
+
+    sender = make_kit_app(home)
+    results = [sender.tasks["tq.block_once"].delay(f"t{n}") for n in range(ROUNDS)]
+    for n in range(ROUNDS):
+        worker = start_worker_process(f"w{n}", pool="solo", module="_sqlite.workerapp:kit_app")
+        started = home / f"t{n}.started"
+        wait_until(started.exists, 30, f"task t{n} to start")
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    start_worker_process("last", pool="solo", module="_sqlite.workerapp:kit_app")
+    values = [result.get(timeout=60) for result in results]
+    assert len(values) == ROUNDS
+    assert sorted(done_tokens(home)) == sorted(f"t{n}" for n in range(ROUNDS))
+    states = {get_task_info(r.id, app=sender).state for r in results}
+    assert states == {TaskState.SUCCEEDED}
+    sender.close()

@@ -80,4 +80,14 @@ def _add_tasks(app: Celery, home: Path) -> None:
         return os.getpid()
 
 
+def make_kit_app(home: Path) -> Celery:
+    """The same tasks on an app ``create_celery`` makes with the default settings."""
+    from taskqueue_kit import TaskQueueSettings, create_celery
+
+    app = create_celery(TaskQueueSettings(home=home), main="tqkit")
+    _add_tasks(app, home)
+    return app
+
+
 app = make_app(Path(os.environ["TQ_TEST_HOME"])) if "TQ_TEST_HOME" in os.environ else None
+kit_app = make_kit_app(Path(os.environ["TQ_TEST_HOME"])) if "TQ_TEST_HOME" in os.environ else None

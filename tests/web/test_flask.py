@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import _webtasks
 import httpx
@@ -13,8 +14,8 @@ from celery import Celery
 from flask import Flask
 from httpx_sse import connect_sse
 
-from taskqueue_kit import TaskInfo, TaskState
-from taskqueue_kit.testing import run_worker
+from taskqueue_kit import TaskInfo, TaskQueueSettings, TaskState, create_celery
+from taskqueue_kit.testing import run_worker, unique_name
 from taskqueue_kit.web import _core
 from taskqueue_kit.web.flask import init_app, task_blueprint
 
@@ -43,6 +44,31 @@ def test_init_app_runs_tasks_in_the_flask_app_context(embedded_app: Celery) -> N
         with run_worker(embedded_app):
             info = wait_for_state(client, task_id, TaskState.SUCCEEDED, TaskState.FAILED)
     assert (info.state, info.result) == (TaskState.SUCCEEDED, "hello from the Flask config")
+
+
+def test_init_app_for_two_flask_apps_gives_each_its_own_context(tmp_path: Path) -> None:
+    """Two Flask apps, each with its Celery app: each task sees its own Flask app's config."""
+    servers = []
+    for name in ("first", "second"):
+        celery_app = create_celery(
+            TaskQueueSettings(home=tmp_path / name, default_queue=unique_name(name)),
+            main=name,
+        )
+        flask_app = _flask_app(celery_app, with_context=True)
+        flask_app.config["GREETING"] = f"hello from {name}"
+        servers.append((celery_app, flask_app))
+    for celery_app, flask_app in servers:
+        with (
+            serve("flask", flask_app) as server,
+            httpx.Client(base_url=server.base_url) as client,
+        ):
+            task_id = client.post("/tasks/webtest.config_value", json={"key": "GREETING"}).json()[
+                "task_id"
+            ]
+            with run_worker(celery_app):
+                info = wait_for_state(client, task_id, TaskState.SUCCEEDED, TaskState.FAILED)
+        assert (info.state, info.result) == (TaskState.SUCCEEDED, flask_app.config["GREETING"])
+        celery_app.close()
 
 
 def test_without_init_app_tasks_have_no_app_context(embedded_app: Celery) -> None:

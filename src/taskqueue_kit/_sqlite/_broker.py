@@ -18,7 +18,7 @@ __all__ = ["CLAIM", "READY", "SCHEMA", "SCHEMA_VERSION", "TAKE", "UNCLAIM", "hou
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = (
     # Row ids may be reused once the newest row is deleted (no AUTOINCREMENT: it costs a page
     # write per publish), so a delivery tag carries a random per-claim token as well.
@@ -49,6 +49,14 @@ SCHEMA = (
         queue TEXT NOT NULL,
         PRIMARY KEY (exchange, routing_key, queue))""",
     "CREATE INDEX IF NOT EXISTS bindings_queue ON bindings (queue)",
+    # Messages no consumer can read (not JSON, not a kombu message, a content type not
+    # accepted), moved aside by the consumer that found them; nothing reads them back.
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY,
+        queue TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS broadcasts (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         exchange TEXT NOT NULL,

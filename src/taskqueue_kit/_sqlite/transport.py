@@ -15,9 +15,15 @@ is a broadcast log instead: each consuming channel keeps a cursor into it, so a 
 reaches the consumers that exist when it is sent, like Redis pub/sub, and nothing piles up
 for consumers that are gone.
 
+A message no consumer can read (not JSON, not shaped as a kombu message, or of a content
+type the channel does not accept) is *set aside*: moved to the ``dead_letters`` table and
+logged, and the consumer goes on with the next one. A broadcast of that kind is skipped.
+
 Transport options: ``polling_interval`` (longest wait between checks, default 1 s),
 ``visibility_timeout`` (default 3600 s), ``busy_timeout`` (default 10 s), ``broadcast_ttl``
-(default 3600 s) and ``use_inotify`` (default ``True``).
+(default 3600 s), ``use_inotify`` (default ``True``) and ``accept_content`` (serializer
+names whose messages are delivered, default ``["json"]``; ``init_celery`` sets it to the
+app's ``accept_content``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections import OrderedDict
 from queue import Empty
 from typing import TYPE_CHECKING, Any, cast
 
+from kombu.serialization import prepare_accept_content
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from kombu.utils.scheduling import FairCycle
@@ -38,11 +45,37 @@ from kombu.utils.scheduling import FairCycle
 from taskqueue_kit._sqlite._broker import CLAIM, READY, TAKE, UNCLAIM, housekeeping
 from taskqueue_kit._sqlite._db import current_owner, first_row, path_from_location
 from taskqueue_kit._sqlite._declare import DeclaringChannel
-from taskqueue_kit._sqlite._waker import Waker
+from taskqueue_kit._sqlite._waker import MIN_DELAY, Waker
 
 __all__ = ["Channel", "QoS", "Transport"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Unreadable(Exception):
+    """A stored message no consumer can read; the text says why."""
+
+
+def _decode(payload: str, accepted: frozenset[str]) -> dict[str, Any]:
+    """The kombu message stored as ``payload``.
+
+    Raises:
+        _Unreadable: not JSON, not a kombu message, or of a content type not accepted.
+    """
+    try:
+        message = loads(payload)
+    except ValueError as exc:
+        raise _Unreadable(f"not JSON ({exc})") from None
+    if (
+        not isinstance(message, dict)
+        or not isinstance(message.get("properties"), dict)
+        or "body" not in message
+    ):
+        raise _Unreadable("not a kombu message (no body or properties)")
+    content_type = message.get("content-type")
+    if content_type not in accepted:
+        raise _Unreadable(f"content type {content_type!r} is not accepted")
+    return message
 
 
 def _claim_tag(delivery_tag: object) -> tuple[int, int] | None:
@@ -112,16 +145,19 @@ class Channel(DeclaringChannel):
     supports_fanout = True
     visibility_timeout: float = 3600.0
     broadcast_ttl: float = 3600.0
+    accept_content: list[str] | None = None
     from_transport_options = (
         *DeclaringChannel.from_transport_options,
         "visibility_timeout",
         "broadcast_ttl",
+        "accept_content",
     )
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self._noack_queues: set[str] = set()
         self._consumed: set[str] = set()
+        self._accepted = frozenset(prepare_accept_content(self.accept_content or ["json"]) or ())
 
     # -- messages ------------------------------------------------------------------------
 
@@ -146,39 +182,70 @@ class Channel(DeclaringChannel):
     def _receive(self, queue: str, *, no_ack: bool) -> dict[str, Any]:
         if queue in self._cursors:
             return self._next_broadcast(queue)
-        with self._db.connect() as conn:
-            # A read first: an empty queue costs no write lock.
-            if first_row(conn.execute(READY, (queue,))) is None:
+        while True:
+            with self._db.connect() as conn:
+                # A read first: an empty queue costs no write lock.
+                if first_row(conn.execute(READY, (queue,))) is None:
+                    raise Empty()
+                if no_ack:
+                    rows = conn.execute(TAKE, (queue,)).fetchall()
+                else:
+                    host, pid, start = current_owner()
+                    rows = conn.execute(CLAIM, (time.time(), host, pid, start, queue)).fetchall()
+            if not rows:
                 raise Empty()
-            if no_ack:
-                rows = conn.execute(TAKE, (queue,)).fetchall()
-            else:
-                host, pid, start = current_owner()
-                rows = conn.execute(CLAIM, (time.time(), host, pid, start, queue)).fetchall()
-        if not rows:
-            raise Empty()
-        message_id, payload, deliveries, token = rows[0]
-        message: dict[str, Any] = loads(payload)
-        properties = message["properties"]
-        properties["delivery_tag"] = f"c:{message_id}:{token}"
-        properties.setdefault("delivery_info", {})["redelivered"] = deliveries > 1
-        return message
+            message_id, payload, deliveries, token = rows[0]
+            try:
+                message = _decode(payload, self._accepted)
+            except _Unreadable as exc:
+                self._set_aside(queue, message_id, token, payload, str(exc), taken=no_ack)
+                continue
+            properties = message["properties"]
+            properties["delivery_tag"] = f"c:{message_id}:{token}"
+            properties.setdefault("delivery_info", {})["redelivered"] = deliveries > 1
+            return message
+
+    def _set_aside(
+        self, queue: str, message_id: int, token: int, payload: str, reason: str, *, taken: bool
+    ) -> None:
+        """Move an unreadable message to ``dead_letters`` (``taken``: already deleted)."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (queue, payload, reason, created) VALUES (?, ?, ?, ?)",
+                (queue, payload, reason, time.time()),
+            )
+            if not taken:
+                conn.execute(
+                    "DELETE FROM messages WHERE id = ? AND claim_token = ?", (message_id, token)
+                )
+        logger.error(
+            "embedded broker: message %d in queue %r set aside in the dead_letters table of %s: %s",
+            message_id,
+            queue,
+            self.connection.db_path,
+            reason,
+        )
 
     def _next_broadcast(self, queue: str) -> dict[str, Any]:
-        with self._db.connect() as conn:
-            row = first_row(
-                conn.execute(
-                    "SELECT id, payload FROM broadcasts WHERE exchange = ? AND id > ? "
-                    "ORDER BY id LIMIT 1",
-                    (self._fanout_queues[queue], self._cursors[queue]),
+        while True:
+            with self._db.connect() as conn:
+                row = first_row(
+                    conn.execute(
+                        "SELECT id, payload FROM broadcasts WHERE exchange = ? AND id > ? "
+                        "ORDER BY id LIMIT 1",
+                        (self._fanout_queues[queue], self._cursors[queue]),
+                    )
                 )
-            )
-        if row is None:
-            raise Empty()
-        self._cursors[queue] = row[0]
-        message: dict[str, Any] = loads(row[1])
-        message["properties"]["delivery_tag"] = f"b:{row[0]}:{queue}"
-        return message
+            if row is None:
+                raise Empty()
+            self._cursors[queue] = row[0]
+            try:
+                message = _decode(row[1], self._accepted)
+            except _Unreadable as exc:
+                logger.error("embedded broker: broadcast %d skipped: %s", row[0], exc)
+                continue
+            message["properties"]["delivery_tag"] = f"b:{row[0]}:{queue}"
+            return message
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         try:
@@ -251,6 +318,9 @@ class Channel(DeclaringChannel):
 
 _stopping = threading.Event()
 
+#: Longest wait, in seconds, of a drain while every prefetch slot is taken.
+SATURATED_MAX_WAIT = 0.05
+
 
 def stop_waiting(stopping: bool = True) -> None:
     """Make idle drains in this process return at once (or, with ``False``, wait again).
@@ -295,6 +365,7 @@ class Transport(virtual.Transport):
         self.use_inotify = bool(client.transport_options.get("use_inotify", True))
         self._waker: Waker | None = None
         self._next_maintenance = 0.0
+        self._saturated_step = MIN_DELAY
 
     @property
     def default_connection_params(self) -> dict[str, Any]:
@@ -323,7 +394,12 @@ class Transport(virtual.Transport):
     def drain_events(  # type: ignore[override]  # kombu's own signature, as in its stubs
         self, connection: Any, timeout: float | None = None
     ) -> None:
-        """Deliver one message; between empty checks wait on the waker, not a fixed sleep."""
+        """Deliver one message; between empty checks wait on the waker, not a fixed sleep.
+
+        While every prefetch slot of a channel is taken, the call ends with the timeout
+        error within 1-50 ms rather than at ``timeout``: nothing can be delivered until an
+        ack, and the caller may be what runs that ack (see below).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         waker = self._get_waker()
         while True:
@@ -334,6 +410,7 @@ class Transport(virtual.Transport):
                 pass
             else:
                 waker.reset()
+                self._saturated_step = MIN_DELAY
                 return
             remaining = None
             if deadline is not None:
@@ -342,7 +419,21 @@ class Transport(virtual.Transport):
                     raise TimeoutError()  # socket.timeout, which kombu expects
             if _stopping.is_set():
                 raise TimeoutError()
+            if self._saturated():
+                # Every prefetch slot is taken. Celery before 5.7 runs the acks of tasks the
+                # pool accepted only when this call returns (``Consumer.call_soon`` without
+                # an event loop), so waiting the loop's full 2 s here would idle the pool.
+                # Return soon instead (1 ms, 2 ms, ... up to SATURATED_MAX_WAIT).
+                step = self._saturated_step
+                self._saturated_step = min(step * 2, SATURATED_MAX_WAIT)
+                waker.wait(step if remaining is None else min(step, remaining))
+                raise TimeoutError()
             waker.wait(remaining)
+
+    def _saturated(self) -> bool:
+        """Whether a channel has as many unacked messages as its prefetch count allows."""
+        channels = cast("list[Channel]", self.channels)
+        return any(not channel.qos.can_consume() for channel in channels)
 
     def _maybe_maintain(self) -> None:
         now = time.monotonic()

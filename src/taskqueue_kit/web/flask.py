@@ -9,6 +9,7 @@ generator response, so it holds one server thread while open.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -204,6 +205,9 @@ def task_blueprint(
     return blueprint
 
 
+_instances = itertools.count()
+
+
 class _AppContextForTasks:
     """Pushes a Flask app context around each task of one Celery app, in the worker.
 
@@ -217,8 +221,11 @@ class _AppContextForTasks:
         self.flask_app = flask_app
         self.celery_app = celery_app
         self._local = threading.local()
-        task_prerun.connect(self.enter)
-        task_postrun.connect(self.leave)
+        # Celery before 5.7 tells bound methods apart by their function only, so a second
+        # instance's receivers would be dropped as duplicates; a uid per instance keeps both.
+        uid = f"{__name__}:{next(_instances)}"
+        task_prerun.connect(self.enter, dispatch_uid=uid)
+        task_postrun.connect(self.leave, dispatch_uid=uid)
 
     def _pushed(self) -> list[tuple[str | None, AppContext]]:
         stack: list[tuple[str | None, AppContext]] | None = getattr(self._local, "stack", None)
