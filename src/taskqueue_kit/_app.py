@@ -23,6 +23,7 @@ from kombu import Queue
 
 from taskqueue_kit._initialised import INITIALISED_KEY
 from taskqueue_kit._prompt_acks import PromptAcks
+from taskqueue_kit._revokes import LoadRevokes
 from taskqueue_kit._routing import AppRouter, declare_queues, route_task
 from taskqueue_kit._sent import TRACK_SENT_KEY
 from taskqueue_kit._settings import TaskQueueSettings
@@ -221,6 +222,7 @@ def init_celery(app: Celery, settings: TaskQueueSettings | None = None) -> Celer
     app.conf.update(config)
     _kit_task_base(app)
     app.steps["consumer"].add(PromptAcks)
+    app.steps["consumer"].add(LoadRevokes)
     if settings.autoscale is not None:
         # ``celery worker`` reads its options from CELERY_WORKER_* too (Click's envvar
         # prefix); an explicit --autoscale still wins.

@@ -8,8 +8,10 @@ after the last one finished. Celery 5.7 runs those acks at once (``call_soon_ack
 
 :class:`PromptAcks` is a consumer bootstep, Celery's documented way to extend a worker: on
 Celery before 5.7, with the thread pool and an event loop, it adds a 10 ms timer to the loop
-so queued acks run within 10 ms. The embedded broker, which has no event loop, returns from
-its drain early instead while every prefetch slot is taken (see ``_sqlite.transport``).
+so queued acks run within 10 ms (the embedded broker's too: it runs on the event loop).
+Where the embedded transport is drained by Celery's blocking loop instead (eventlet, gevent),
+it returns from its drain early while every prefetch slot is taken (see
+``_sqlite.transport``).
 """
 
 from __future__ import annotations

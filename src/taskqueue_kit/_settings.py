@@ -97,9 +97,7 @@ class TaskQueueSettings(BaseSettings):
         progress_interval: Minimum seconds between two progress writes of one task.
         autoscale: ``(max, min)`` worker processes: every ``celery worker`` of the app
             grows its pool up to ``max`` under load and shrinks to ``min`` when idle, as
-            with ``--autoscale=max,min`` (which still wins when given). Needs RabbitMQ or
-            Redis: Celery's autoscaler loses tasks without the event loop the embedded
-            broker lacks.
+            with ``--autoscale=max,min`` (which still wins when given).
     """
 
     model_config = SettingsConfigDict(
@@ -266,14 +264,6 @@ class TaskQueueSettings(BaseSettings):
         check_time_limits(
             hard, soft, hard_field="task_time_limit", soft_field="task_soft_time_limit"
         )
-        if self.autoscale is not None and self.uses_embedded_broker:
-            # The embedded broker runs the worker without Celery's event loop, and in that
-            # mode the autoscaler loses track of tasks finished by processes it stops.
-            raise ConfigurationError(
-                "autoscale needs a broker with Celery's event loop (amqp:// or redis://); "
-                "with the embedded broker set a fixed --concurrency instead",
-                field="autoscale",
-            )
         if self.profile != "production":
             return
         if self.uses_embedded_broker:

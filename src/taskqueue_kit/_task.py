@@ -23,13 +23,16 @@ from celery.utils.objects import Bunch
 
 from taskqueue_kit._compat.celery import revoked_ids
 from taskqueue_kit._exceptions import UnknownQueueError
+from taskqueue_kit._progress import PROGRESS
 from taskqueue_kit._results import read_meta
+from taskqueue_kit._revokes import record as record_revoke
 from taskqueue_kit._sent import sending
 from taskqueue_kit._taskinfo import validate_task_id
 
 __all__ = ["KitTask", "revoke_task"]
 
 _FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+_RUNNING = frozenset({"STARTED", PROGRESS})
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -74,18 +77,23 @@ def _quoted(message: str) -> str | None:
 
 
 def revoke_task(app: Celery, task_id: str, *, terminate: bool = False) -> None:
-    """Revoke a task: tell every worker, and record it as revoked if it has not finished.
+    """Revoke a task: note it in the result backend, tell every worker, record its state.
 
-    The record makes the state read ``revoked`` at once, even before a worker sees the
-    message; a worker that knows of the revoke skips the task when it reaches it.
+    A task that has not started reads ``revoked`` at once and never runs: the workers that
+    are up skip it by Celery's broadcast, and a worker started later by the note in the
+    result backend (the kit's own backend and Redis; see :mod:`._revokes`). A task already
+    running goes on (unless ``terminate``) and keeps its state, so a final state never
+    changes: a task that read ``revoked`` never reads ``succeeded`` afterwards.
 
     Raises:
         InvalidTaskId: the id is malformed.
     """
     validate_task_id(task_id)
+    record_revoke(app, task_id)  # before the broadcast: a worker starting now sees one
     app.control.revoke(task_id, terminate=terminate)
     meta = read_meta(app, task_id) or {}
-    if meta.get("status") in _FINISHED:
+    status = meta.get("status")
+    if status in _FINISHED or (status in _RUNNING and not terminate):
         return
     # Keep what the sent record knew (name, queue) in the revoked record.
     request = Bunch(

@@ -8,6 +8,7 @@ from celery.worker import state
 
 from taskqueue_kit._compat.celery import (
     TESTED,
+    add_revoked,
     check_version,
     exec_option_names,
     revoked_ids,
@@ -26,6 +27,24 @@ def test_the_revoked_set_is_celerys_own_and_sees_new_revokes() -> None:
         assert "compat-probe" in revoked_ids()
     finally:
         state.revoked.discard("compat-probe")
+
+
+def test_added_revokes_land_in_celerys_own_set() -> None:
+    """add_revoked() adds to the set Celery's worker checks when a message arrives."""
+    add_revoked(["compat-added-1", "compat-added-2"])
+    try:
+        assert "compat-added-1" in state.revoked
+        assert "compat-added-2" in state.revoked
+    finally:
+        state.revoked.discard("compat-added-1")
+        state.revoked.discard("compat-added-2")
+
+
+def test_a_revoked_set_without_add_is_a_loud_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If Celery's set stops taking additions, add_revoked says so instead of doing nothing."""
+    monkeypatch.setattr(state, "revoked", frozenset())
+    with pytest.raises(RuntimeError, match="cannot be added to"):
+        add_revoked(["x"])
 
 
 def test_this_celery_is_inside_the_tested_range() -> None:

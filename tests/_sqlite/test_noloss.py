@@ -109,3 +109,27 @@ def test_default_profile_loses_nothing_when_workers_are_sigkilled_mid_task(
     states = {get_task_info(r.id, app=sender).state for r in results}
     assert states == {TaskState.SUCCEEDED}
     sender.close()
+
+
+@pytest.mark.parametrize("acks", ["early", "late"])
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_revokes_and_pings_reach_a_worker_whose_pool_is_busy(
+    app: Celery, home: Path, start_worker_process: Callable[..., Any], pool: str, acks: str
+) -> None:
+    """One pool slot busy with a long task, four short ones queued and revoked: the worker
+    answers pings meanwhile, and none of the four ever runs (the transport delivers from the
+    worker's event loop, so control messages are read while the pool is busy)."""
+    host = os.uname().nodename
+    start_worker_process("busy", pool=pool, TQ_ACKS_EARLY="1" if acks == "early" else "")
+    wait_for_workers(app, {f"busy@{host}"})
+    long = app.tasks["tq.sleep"].delay("long", 3)
+    wait_until((home / "long.started").exists, 30, "the long task to start")
+    shorts = [app.tasks["tq.record"].delay(f"short-{n}") for n in range(4)]
+    for result in shorts:
+        result.revoke()
+    replies = app.control.ping(timeout=2)
+    assert f"busy@{host}" in {name for reply in replies for name in reply}
+    assert long.get(timeout=30) == "long"
+    wait_until(lambda: broker_rows(home) == 0, 30, "the revoked messages to be consumed")
+    assert done_tokens(home) == ["long"]
+    assert [result.state for result in shorts] == ["REVOKED"] * 4

@@ -70,6 +70,13 @@ def _add_tasks(app: Celery, home: Path) -> None:
         record_done(token)
         return token
 
+    @app.task(name="tq.sleep", shared=False)
+    def sleep(token: str, seconds: float) -> str:
+        (home / f"{token}.started").write_text(str(os.getpid()))
+        time.sleep(seconds)
+        record_done(token)
+        return token
+
     @app.task(name="tq.block_once", shared=False)
     def block_once(token: str) -> int:
         started = home / f"{token}.started"
@@ -89,5 +96,9 @@ def make_kit_app(home: Path) -> Celery:
     return app
 
 
-app = make_app(Path(os.environ["TQ_TEST_HOME"])) if "TQ_TEST_HOME" in os.environ else None
+app = (
+    make_app(Path(os.environ["TQ_TEST_HOME"]), task_acks_late=not os.environ.get("TQ_ACKS_EARLY"))
+    if "TQ_TEST_HOME" in os.environ
+    else None
+)
 kit_app = make_kit_app(Path(os.environ["TQ_TEST_HOME"])) if "TQ_TEST_HOME" in os.environ else None

@@ -20,26 +20,27 @@ def _pool_size(app: Any, worker: str) -> int | None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("broker", ["sqlite", "redis"])
 def test_pool_grows_under_a_burst_and_shrinks_after(
-    tmp_path: Path, pytestconfig: pytest.Config
+    tmp_path: Path, pytestconfig: pytest.Config, broker: str
 ) -> None:
-    """``autoscale=(4, 1)``: one process idle, four under eight two-second tasks, one again after.
-
-    On Redis: the embedded broker does not drive the worker's event loop, and there Celery's
-    autoscaler loses track of tasks finished in processes it stops, so the kit refuses it.
-    """
-    redis = resolve_broker(pytestconfig, "redis")
+    """``autoscale=(4, 1)``: one process idle, four under eight two-second tasks, one again
+    after, and every task of the burst answered (the embedded broker drives the worker's
+    event loop as Redis does, which Celery's autoscaler needs)."""
     queue = unique_name("ops")
     home = tmp_path / "tq"
-    app = make_app(queue, home=home, broker_url=redis.broker_url, autoscale=(4, 1))
+    urls: dict[str, str] = {}
+    if broker == "redis":
+        urls["broker_url"] = str(resolve_broker(pytestconfig, "redis").broker_url)
+    app = make_app(queue, home=home, autoscale=(4, 1), **urls)
     name = unique_name("autoscale")
     worker = f"{name}@{socket.gethostname()}"
     env = child_env(
         TASKQUEUE_HOME=str(home),
-        TASKQUEUE_BROKER_URL=str(redis.broker_url),
         TASKQUEUE_AUTOSCALE="[4, 1]",
         AUTOSCALE_KEEPALIVE="1",  # seconds idle before shrinking; Celery reads it at import
         OPS_QUEUE=queue,
+        **({"TASKQUEUE_BROKER_URL": urls["broker_url"]} if urls else {}),
     )
     try:
         with subprocess_worker(

@@ -3,7 +3,9 @@
 * ``celery.worker.state.revoked``: the ids a worker knows to be revoked. Celery checks it
   when a message arrives and when the task is handed to the pool; with the thread and solo
   pools a task can wait inside the pool after that, so :class:`~taskqueue_kit.KitTask`
-  looks once more before it starts. No signal or public attribute gives this set.
+  looks once more before it starts, and a worker adds the revokes recorded in the result
+  backend to it when it starts (:mod:`taskqueue_kit._revokes`). No signal or public
+  attribute gives this set.
 * ``celery.app.task.extract_exec_options`` and the keywords of ``Celery._task_from_fun``:
   with ``Task``'s public attributes, the task options ``app.task`` honours, so that
   ``retrying_task`` accepts exactly what the installed Celery does and rejects typos. No
@@ -14,11 +16,18 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Container
+from collections.abc import Container, Iterable
 
 import celery
 
-__all__ = ["TESTED", "check_version", "exec_option_names", "revoked_ids", "task_from_fun_keywords"]
+__all__ = [
+    "TESTED",
+    "add_revoked",
+    "check_version",
+    "exec_option_names",
+    "revoked_ids",
+    "task_from_fun_keywords",
+]
 
 #: Celery minors (inclusive) on which the internals below were tested.
 TESTED = ((5, 5), (5, 7))
@@ -60,6 +69,23 @@ def revoked_ids() -> Container[str]:
             "see the 'Internals and compatibility' docs page"
         )
     return revoked
+
+
+def add_revoked(task_ids: Iterable[str]) -> None:
+    """Add ids to this worker process's revoked list, as its ``revoke`` command does.
+
+    Raises:
+        RuntimeError: Celery no longer keeps the list where the kit looks (an untested Celery).
+    """
+    revoked = revoked_ids()
+    add = getattr(revoked, "add", None)
+    if not callable(add):
+        raise RuntimeError(
+            f"taskqueue-kit: celery.worker.state.revoked cannot be added to in Celery "
+            f"{celery.__version__}; see the 'Internals and compatibility' docs page"
+        )
+    for task_id in task_ids:
+        add(task_id)
 
 
 def exec_option_names() -> frozenset[str]:

@@ -148,6 +148,16 @@ class Waker:
                 self._closer()
             self._open()
 
+    def fileno(self) -> int | None:
+        """The inotify descriptor an event loop can watch, or ``None`` without inotify."""
+        self._check_fork()
+        return self._fd
+
+    def consume(self) -> bool:
+        """Read the pending events without waiting: whether a watched file changed."""
+        self._check_fork()
+        return self._fd is not None and self._read_events(self._fd)
+
     def reset(self) -> None:
         """Note activity: the next wait is short again."""
         self._delay = MIN_DELAY

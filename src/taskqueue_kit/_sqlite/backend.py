@@ -37,7 +37,7 @@ from taskqueue_kit._sqlite._waker import Waker
 
 __all__ = ["SQLiteBackend"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS results (
         key TEXT PRIMARY KEY,
@@ -46,6 +46,8 @@ SCHEMA = (
         updated REAL NOT NULL,
         expires_at REAL)""",
     "CREATE INDEX IF NOT EXISTS results_updated ON results (updated)",
+    # Revokes for workers started later (taskqueue_kit._revokes); ``until``: expiry time.
+    "CREATE TABLE IF NOT EXISTS revoked (task_id TEXT PRIMARY KEY, until REAL NOT NULL)",
 )
 
 _UPSERT = """INSERT INTO results (key, value, status, updated, expires_at)
@@ -245,6 +247,21 @@ class SQLiteBackend(KeyValueStoreBackend):
                 (_key(self.get_key_for_task(task_id)), _SENT),
             )
         return cursor.rowcount == 1
+
+    def record_revoke(self, task_id: str, until: float) -> None:
+        """Note a revoke for workers started later, kept until ``until`` (a Unix time)."""
+        with self._db.connect() as conn:
+            conn.execute(
+                "INSERT INTO revoked (task_id, until) VALUES (?, ?) "
+                "ON CONFLICT (task_id) DO UPDATE SET until = excluded.until",
+                (task_id, until),
+            )
+
+    def recorded_revokes(self, now: float) -> list[str]:
+        """The revoked ids noted by :meth:`record_revoke` that have not expired by ``now``."""
+        with self._db.connect() as conn:
+            conn.execute("DELETE FROM revoked WHERE until <= ?", (now,))
+            return [row[0] for row in conn.execute("SELECT task_id FROM revoked")]
 
     def _store_result(
         self,

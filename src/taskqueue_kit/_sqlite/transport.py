@@ -1,7 +1,8 @@
 """The embedded broker: a kombu virtual transport on one SQLite file.
 
 Why not kombu's SQLAlchemy transport: it polls once a second and hands every transport
-option to ``create_engine``. This one wakes on an inotify event (see :mod:`._waker`).
+option to ``create_engine``. This one wakes on an inotify event (see :mod:`._waker`), and in
+a worker it delivers from Celery's event loop (kombu's hub) on that event's descriptor.
 
 Delivery is at-least-once, as with Redis. A message is *claimed* when delivered (the claim
 records when, and which process on which host), deleted on ack, and unclaimed on
@@ -320,6 +321,8 @@ _stopping = threading.Event()
 
 #: Longest wait, in seconds, of a drain while every prefetch slot is taken.
 SATURATED_MAX_WAIT = 0.05
+#: Longest delay, in seconds, of the event loop's re-checks after a change.
+RECHECK_MAX = 0.064
 
 
 def stop_waiting(stopping: bool = True) -> None:
@@ -353,7 +356,7 @@ class Transport(virtual.Transport):
     maintenance_interval = 1.0
 
     implements = virtual.Transport.implements.extend(
-        asynchronous=False,
+        asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout"]),
         heartbeats=False,
     )
@@ -366,6 +369,9 @@ class Transport(virtual.Transport):
         self._waker: Waker | None = None
         self._next_maintenance = 0.0
         self._saturated_step = MIN_DELAY
+        self._hub: Any = None
+        self._hub_fd: int | None = None
+        self._recheck: float | None = None  # the next re-check's delay, while one is due
 
     @property
     def default_connection_params(self) -> dict[str, Any]:
@@ -430,6 +436,70 @@ class Transport(virtual.Transport):
                 raise TimeoutError()
             waker.wait(remaining)
 
+    # -- the worker's event loop -------------------------------------------------------
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Deliver from the worker's event loop (kombu's hub), as kombu's Redis transport does.
+
+        The loop watches the waker's inotify descriptor, so a publish, an ack or a
+        broadcast from any process wakes it at once, and control commands, heartbeats and
+        events are handled while the pool is busy. A timer checks every
+        ``polling_interval`` too, for a missed event or a platform without inotify, and
+        runs the housekeeping.
+        """
+        waker = self._get_waker()
+        self._hub = loop
+        fd = waker.fileno()
+        if fd is not None:
+            self._hub_fd = fd
+            loop.add_reader(fd, self._on_waker_event)
+        loop.call_repeatedly(self.polling_interval or 1.0, self._on_hub_timer)
+        loop.call_soon(self._hub_check, MIN_DELAY)
+
+    def _on_waker_event(self) -> None:
+        waker = self._waker
+        if waker is not None and waker.consume():
+            self._schedule_recheck(MIN_DELAY, now=True)
+
+    def _on_hub_timer(self) -> None:
+        self._maybe_maintain()
+        self._deliver_ready()
+
+    def _schedule_recheck(self, delay: float, *, now: bool = False) -> None:
+        pending = self._recheck is not None
+        self._recheck = delay
+        if pending:
+            return  # the chain already running picks the shorter delay up
+        if now:
+            self._hub.call_soon(self._hub_check, delay)
+        else:
+            self._hub.call_later(delay, self._hub_check, delay)
+
+    def _hub_check(self, delay: float) -> None:
+        """Deliver what is ready; after a change, look again 1, 2, 4, ... 64 ms later.
+
+        inotify fires at the writer's ``write(2)``, a moment before its commit is visible,
+        so a check that found nothing right after an event is repeated a little later.
+        """
+        self._recheck = None
+        if self._hub is None:
+            return
+        if self._deliver_ready():
+            self._schedule_recheck(MIN_DELAY, now=True)
+        elif delay < RECHECK_MAX:
+            self._schedule_recheck(delay * 2)
+
+    def _deliver_ready(self, limit: int = 100) -> bool:
+        """Deliver up to ``limit`` ready messages; whether any was delivered."""
+        delivered = 0
+        while delivered < limit:
+            try:
+                self.cycle.get(self._deliver, timeout=0)
+            except Empty:
+                break
+            delivered += 1
+        return delivered > 0
+
     def _saturated(self) -> bool:
         """Whether a channel has as many unacked messages as its prefetch count allows."""
         channels = cast("list[Channel]", self.channels)
@@ -447,6 +517,9 @@ class Transport(virtual.Transport):
             logger.warning("broker housekeeping failed; will retry", exc_info=True)
 
     def close_connection(self, connection: Any) -> None:
+        if self._hub is not None and self._hub_fd is not None:
+            self._hub.remove(self._hub_fd)
+        self._hub = self._hub_fd = None
         super().close_connection(connection)
         if self._waker is not None:
             self._waker.close()

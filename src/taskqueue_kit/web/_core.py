@@ -195,7 +195,8 @@ def task_info(app: Celery, task_id: str) -> TaskInfo:
 def revoke(app: Celery, task_id: str) -> TaskInfo:
     """Ask every worker to drop the task and record it as revoked at once.
 
-    A queued task never runs on a worker that got the revoke; a running one goes on.
+    A queued task never runs, on the workers that are up or on one started later; a
+    running one goes on and its state stays ``started`` (then its outcome).
 
     Raises:
         HTTPProblem: 422 malformed id, 404 unknown id, 503 broker unavailable.
