@@ -10,6 +10,7 @@ import taskqueue_kit
 
 EXPECTED = [
     "ConfigurationError",
+    "DeliveryLimitExceeded",
     "InvalidTaskId",
     "KitTask",
     "MissingExtra",
@@ -51,6 +52,7 @@ def test_all_is_exactly_the_public_names() -> None:
 # Each public exception, with the builtins it also derives from (API.md section 7).
 EXCEPTIONS: dict[str, tuple[type[Exception], ...]] = {
     "ConfigurationError": (ValueError,),
+    "DeliveryLimitExceeded": (RuntimeError,),
     "InvalidTaskId": (ValueError,),
     "MissingExtra": (ValueError, ImportError),
     "OptionError": (TypeError, ValueError),

@@ -9,6 +9,7 @@ from taskqueue_kit import _sqlite
 from taskqueue_kit._app import celery_config, create_celery, init_celery
 from taskqueue_kit._exceptions import (
     ConfigurationError,
+    DeliveryLimitExceeded,
     InvalidTaskId,
     MissingExtra,
     OptionError,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "DeliveryLimitExceeded",
     "InvalidTaskId",
     "KitTask",
     "MissingExtra",

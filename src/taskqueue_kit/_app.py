@@ -21,6 +21,7 @@ from celery import Celery
 from celery.app.defaults import DEFAULTS
 from kombu import Queue
 
+from taskqueue_kit._deliveries import MAX_DELIVERIES_KEY
 from taskqueue_kit._initialised import INITIALISED_KEY
 from taskqueue_kit._prompt_acks import PromptAcks
 from taskqueue_kit._revokes import LoadRevokes
@@ -113,6 +114,7 @@ def celery_config(settings: TaskQueueSettings | None = None) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         TRACK_SENT_KEY: settings.track_sent,
         PROGRESS_INTERVAL_KEY: settings.progress_interval,
+        MAX_DELIVERIES_KEY: settings.max_deliveries,
         PROFILE_KEY: settings.profile,
         INITIALISED_KEY: True,
     }

@@ -13,7 +13,8 @@ works. Where the kit wraps an error from pydantic, Celery or kombu it chains it
     ├── UnknownQueueError       (also a LookupError)  a task routed to an undeclared queue
     ├── InvalidTaskId           (also a ValueError)   empty, too long or odd characters
     ├── TaskNotFound            (also a LookupError)  an id that was never sent
-    └── ResultDecodeError                              a stored record that is not the kit's JSON
+    ├── ResultDecodeError                              a stored record that is not the kit's JSON
+    └── DeliveryLimitExceeded   (also a RuntimeError) a task whose worker died at each delivery
 
 The same bad input raises the same error whichever entry point sees it: ``max_retries=-1``
 is a :class:`ConfigurationError` from ``RetryPolicy(...)``, ``RetryPolicy.model_validate``
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 
 __all__ = [
     "ConfigurationError",
+    "DeliveryLimitExceeded",
     "InvalidTaskId",
     "MissingExtra",
     "OptionError",
@@ -189,3 +191,10 @@ class TaskNotFound(TaskQueueKitError, LookupError):
 
 class ResultDecodeError(TaskQueueKitError):
     """A stored result that is not JSON the kit wrote; it is reported, never unpickled."""
+
+
+class DeliveryLimitExceeded(TaskQueueKitError, RuntimeError):
+    """A task whose worker process died on each of its last ``max_deliveries`` deliveries.
+
+    Recorded as the task's failure instead of running it again; see ``max_deliveries``.
+    """

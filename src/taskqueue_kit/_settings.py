@@ -98,6 +98,10 @@ class TaskQueueSettings(BaseSettings):
         autoscale: ``(max, min)`` worker processes: every ``celery worker`` of the app
             grows its pool up to ``max`` under load and shrinks to ``min`` when idle, as
             with ``--autoscale=max,min`` (which still wins when given).
+        max_deliveries: Deliveries after which a task whose worker process died each time
+            is failed with ``DeliveryLimitExceeded`` instead of run again (counted in the
+            result backend for deliveries the broker marks as redelivered); ``None``: no
+            bound.
     """
 
     model_config = SettingsConfigDict(
@@ -134,6 +138,7 @@ class TaskQueueSettings(BaseSettings):
     broker_transport_options: dict[str, Any] = Field(default_factory=dict)
     progress_interval: float = Field(default=0.5, ge=0)
     autoscale: tuple[int, int] | None = None
+    max_deliveries: int | None = Field(default=5, ge=1)
 
     if not TYPE_CHECKING:  # keep pydantic's typed __init__ visible to type checkers
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,9 @@ from celery.exceptions import Ignore, QueueNotFound
 from celery.utils.objects import Bunch
 
 from taskqueue_kit._compat.celery import revoked_ids
-from taskqueue_kit._exceptions import UnknownQueueError
+from taskqueue_kit._deliveries import MAX_DELIVERIES_KEY, count_redelivery, redelivered
+from taskqueue_kit._deliveries import forget as forget_deliveries
+from taskqueue_kit._exceptions import DeliveryLimitExceeded, UnknownQueueError
 from taskqueue_kit._progress import PROGRESS
 from taskqueue_kit._results import read_meta
 from taskqueue_kit._revokes import record as record_revoke
@@ -30,6 +33,8 @@ from taskqueue_kit._sent import sending
 from taskqueue_kit._taskinfo import validate_task_id
 
 __all__ = ["KitTask", "revoke_task"]
+
+logger = logging.getLogger("taskqueue_kit")
 
 _FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 _RUNNING = frozenset({"STARTED", PROGRESS})
@@ -63,11 +68,41 @@ class KitTask(_TaskBase):
             raise UnknownQueueError(str(name), str(self.name), declared) from exc
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Skip a task revoked while it waited in the pool, recording it as revoked."""
+        """Skip a task revoked while it waited in the pool, recording it as revoked; fail
+        one whose worker process died on each of its last ``max_deliveries`` deliveries."""
         if task_id in revoked_ids():
             self.backend.mark_as_revoked(task_id, "revoked", request=self.request)
             raise Ignore()
+        limit = self.app.conf.get(MAX_DELIVERIES_KEY)
+        if limit and redelivered(self.request):
+            deliveries = count_redelivery(self.app, task_id)
+            if deliveries is not None and deliveries > limit:
+                self._fail_delivered_too_often(task_id, deliveries - 1, limit)
         super().before_start(task_id, args, kwargs)
+
+    def _fail_delivered_too_often(self, task_id: str, died: int, limit: int) -> None:
+        error = DeliveryLimitExceeded(
+            f"task {self.name}[{task_id}] was not run again: its worker process died on "
+            f"each of its {died} deliveries so far (max_deliveries={limit})"
+        )
+        logger.error("taskqueue-kit: %s", error)
+        self.backend.mark_as_failure(task_id, error, request=self.request)
+        forget_deliveries(self.app, task_id)
+        raise Ignore()
+
+    def after_return(
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        """Clear the redelivery count of a run that returned (see ``max_deliveries``)."""
+        if redelivered(self.request) and self.app.conf.get(MAX_DELIVERIES_KEY):
+            forget_deliveries(self.app, task_id)
+        super().after_return(status, retval, task_id, args, kwargs, einfo)
 
 
 def _quoted(message: str) -> str | None:

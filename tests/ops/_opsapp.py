@@ -8,6 +8,7 @@ build the same app in the test process with :func:`make_app`.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -30,6 +31,13 @@ def make_app(queue: str, **settings: Any) -> Celery:
         """Keep one pool process busy; returns its pid, to tell processes apart."""
         time.sleep(seconds)
         return os.getpid()
+
+    @app.task(name=f"{queue}:die", shared=False)
+    def die() -> None:
+        """Note the run in ``OPS_RUNS_FILE``, then SIGKILL the pool process running it."""
+        with open(os.environ["OPS_RUNS_FILE"], "a") as runs:
+            runs.write(f"{os.getpid()}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
 
     return app
 
