@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,68 @@ def test_fifo_per_queue(broker: str) -> None:
         assert got_a == [f"a{n}" for n in range(10)]
         assert got_b == [f"b{n}" for n in range(10)]
         assert channel.basic_get("a") is None
+
+
+def test_higher_priority_first_then_publish_order(broker: str) -> None:
+    """priority 0-255, higher first as on RabbitMQ; equal priorities in publish order."""
+    with Connection(broker) as conn:
+        declare(conn, "p")
+        producer = conn.Producer(serializer="json")
+        for body, priority in [("low", 0), ("high-1", 9), ("mid", 5), ("high-2", 9), ("odd", 999)]:
+            producer.publish(body, routing_key="p", priority=priority)
+        channel = conn.channel()
+        got = [channel.basic_get("p", no_ack=True).payload for _ in range(5)]
+        assert got == ["odd", "high-1", "high-2", "mid", "low"]  # 999 counts as 255
+
+
+def test_a_requeued_message_keeps_its_priority(broker: str) -> None:
+    """A rejected (requeued) high-priority message is still taken before lower ones."""
+    with Connection(broker) as conn:
+        declare(conn, "rq")
+        producer = conn.Producer(serializer="json")
+        producer.publish("low", routing_key="rq", priority=1)
+        producer.publish("high", routing_key="rq", priority=7)
+        channel = conn.channel()
+        first = channel.basic_get("rq")
+        assert first.payload == "high"
+        first.reject(requeue=True)
+        assert [channel.basic_get("rq", no_ack=True).payload for _ in range(2)] == ["high", "low"]
+
+
+def test_an_expired_message_is_never_delivered_and_is_cleaned_up(home: Path, broker: str) -> None:
+    """AMQP's per-message ``expiration``: past it the message is skipped, then deleted."""
+    with Connection(broker) as conn:
+        declare(conn, "ttl")
+        producer = conn.Producer(serializer="json")
+        producer.publish("short", routing_key="ttl", expiration=0.05)
+        producer.publish("kept", routing_key="ttl", expiration=60)
+        producer.publish("forever", routing_key="ttl")
+        time.sleep(0.2)
+        channel = conn.channel()
+        got = [channel.basic_get("ttl", no_ack=True).payload for _ in range(2)]
+        assert got == ["kept", "forever"]
+        assert channel.basic_get("ttl") is None
+        producer.publish("gone", routing_key="ttl", expiration=0.01)
+        time.sleep(0.05)
+        channel._maintain()
+        assert rows(home, "SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+def test_failover_skips_a_broker_that_cannot_be_opened(tmp_path: Path, broker: str) -> None:
+    """With failover URLs, a file that cannot be opened is a connection error and the next
+    URL is used; no channel of the dead one is handed out afterwards."""
+    dead_dir = tmp_path / "dead.sqlite3"
+    dead_dir.mkdir()  # a directory: SQLite cannot open it
+    dead = _sqlite.broker_url(dead_dir)
+    with Connection([dead, broker], failover_strategy="round-robin") as conn:
+        conn.ensure_connection(max_retries=2)
+        assert Path(conn.transport.db_path) == Path(Connection(broker).virtual_host)
+        queue = conn.SimpleQueue("after-failover")
+        queue.put({"ok": True})
+        message = queue.get(timeout=5)
+        assert message.payload == {"ok": True}
+        message.ack()
+        queue.close()
 
 
 def test_ack_deletes_and_reject_requeues_or_drops(home: Path, broker: str) -> None:

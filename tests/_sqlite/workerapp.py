@@ -31,7 +31,7 @@ def make_app(home: Path, **conf: Any) -> Celery:
         task_serializer="json",
         result_serializer="json",
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"polling_interval": 0.2},
+        broker_transport_options={"polling_interval": 0.2, "accept_content": ["json"]},
         worker_hijack_root_logger=False,
         worker_prefetch_multiplier=1,
         task_acks_late=True,

@@ -14,11 +14,20 @@ import time
 
 from taskqueue_kit._sqlite._db import Database, current_owner, is_alive
 
-__all__ = ["CLAIM", "READY", "SCHEMA", "SCHEMA_VERSION", "TAKE", "UNCLAIM", "housekeeping"]
+__all__ = [
+    "CLAIM",
+    "PUT",
+    "READY",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "TAKE",
+    "UNCLAIM",
+    "housekeeping",
+]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = (
     # Row ids may be reused once the newest row is deleted (no AUTOINCREMENT: it costs a page
     # write per publish), so a delivery tag carries a random per-claim token as well.
@@ -32,7 +41,6 @@ SCHEMA = (
         owner_host TEXT,
         owner_pid INTEGER,
         owner_start INTEGER)""",
-    "CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, id) WHERE claimed_at IS NULL",
     """CREATE INDEX IF NOT EXISTS messages_claimed ON messages (claimed_at)
         WHERE claimed_at IS NOT NULL""",
     """CREATE TABLE IF NOT EXISTS queues (
@@ -62,20 +70,31 @@ SCHEMA = (
         exchange TEXT NOT NULL,
         payload TEXT NOT NULL,
         created REAL NOT NULL)""",
+    # Version 3: priorities (AMQP's order: higher first) and per-message expiry (AMQP's
+    # ``expiration``); run once, on a new file or on one of an earlier version.
+    "ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE messages ADD COLUMN expires_at REAL",
+    "DROP INDEX IF EXISTS messages_ready",
+    """CREATE INDEX IF NOT EXISTS messages_next ON messages (queue, priority DESC, id)
+        WHERE claimed_at IS NULL""",
 )
 
 READY = "SELECT 1 FROM messages WHERE queue = ? AND claimed_at IS NULL LIMIT 1"
-_NEXT = "(SELECT id FROM messages WHERE queue = ? AND claimed_at IS NULL ORDER BY id LIMIT 1)"
+# Parameters: the queue, then the current time (a message past its expiry is never taken).
+_NEXT = """(SELECT id FROM messages WHERE queue = ? AND claimed_at IS NULL
+    AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, id LIMIT 1)"""
 CLAIM = f"""UPDATE messages SET claimed_at = ?, owner_host = ?, owner_pid = ?, owner_start = ?,
     deliveries = deliveries + 1, claim_token = random() WHERE id = {_NEXT}
     RETURNING id, payload, deliveries, claim_token"""
 TAKE = f"DELETE FROM messages WHERE id = {_NEXT} RETURNING id, payload, deliveries + 1, 0"
+PUT = "INSERT INTO messages (queue, payload, priority, expires_at) VALUES (?, ?, ?, ?)"
 UNCLAIM = """UPDATE messages SET claimed_at = NULL, owner_host = NULL, owner_pid = NULL,
     owner_start = NULL WHERE claimed_at IS NOT NULL"""
 
 
 def housekeeping(db: Database, *, visibility_timeout: float, broadcast_ttl: float) -> None:
-    """Give back claims that expired or whose owner died; drop dead owners' queues."""
+    """Give back claims that expired or whose owner died; drop dead owners' queues and
+    messages past their expiry."""
     now = time.time()
     host = current_owner()[0]
     with db.connect() as conn:
@@ -101,6 +120,7 @@ def housekeeping(db: Database, *, visibility_timeout: float, broadcast_ttl: floa
             (host,),
         ).fetchall()
         conn.execute("DELETE FROM broadcasts WHERE created < ?", (now - broadcast_ttl,))
+        conn.execute("DELETE FROM messages WHERE expires_at <= ? AND claimed_at IS NULL", (now,))
     for name, pid, start in queues:
         if not is_alive(pid, start):
             with db.transaction() as conn:

@@ -205,9 +205,12 @@ def _open(
         if first_row(conn.execute("PRAGMA user_version"))[0] < version:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in schema:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={int(version)}")
+                # Under the write lock, look again: another process may have just done it
+                # (the schema's ALTER TABLE statements must run once).
+                if first_row(conn.execute("PRAGMA user_version"))[0] < version:
+                    for statement in schema:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={int(version)}")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

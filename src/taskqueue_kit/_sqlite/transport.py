@@ -16,6 +16,10 @@ is a broadcast log instead: each consuming channel keeps a cursor into it, so a 
 reaches the consumers that exist when it is sent, like Redis pub/sub, and nothing piles up
 for consumers that are gone.
 
+Messages are taken by priority (``priority`` 0 to 255, higher first, as on RabbitMQ), then
+in the order they were published; one past its ``expiration`` (milliseconds, as in AMQP) is
+never delivered and is deleted by the housekeeping.
+
 A message no consumer can read (not JSON, not shaped as a kombu message, or of a content
 type the channel does not accept) is *set aside*: moved to the ``dead_letters`` table and
 logged, and the consumer goes on with the next one. A broadcast of that kind is skipped.
@@ -23,8 +27,9 @@ logged, and the consumer goes on with the next one. A broadcast of that kind is 
 Transport options: ``polling_interval`` (longest wait between checks, default 1 s),
 ``visibility_timeout`` (default 3600 s), ``busy_timeout`` (default 10 s), ``broadcast_ttl``
 (default 3600 s), ``use_inotify`` (default ``True``) and ``accept_content`` (serializer
-names whose messages are delivered, default ``["json"]``; ``init_celery`` sets it to the
-app's ``accept_content``).
+names whose messages are delivered; ``init_celery`` sets it to the app's
+``accept_content``; unset, every content type is delivered and the consumer's own
+``accept`` decides, as on kombu's other transports).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from kombu.utils.scheduling import FairCycle
 
-from taskqueue_kit._sqlite._broker import CLAIM, READY, TAKE, UNCLAIM, housekeeping
+from taskqueue_kit._sqlite._broker import CLAIM, PUT, READY, TAKE, UNCLAIM, housekeeping
 from taskqueue_kit._sqlite._db import current_owner, first_row, path_from_location
 from taskqueue_kit._sqlite._declare import DeclaringChannel
 from taskqueue_kit._sqlite._waker import MIN_DELAY, Waker
@@ -57,8 +62,8 @@ class _Unreadable(Exception):
     """A stored message no consumer can read; the text says why."""
 
 
-def _decode(payload: str, accepted: frozenset[str]) -> dict[str, Any]:
-    """The kombu message stored as ``payload``.
+def _decode(payload: str, accepted: frozenset[str] | None) -> dict[str, Any]:
+    """The kombu message stored as ``payload``; ``accepted``: content types, or ``None``: all.
 
     Raises:
         _Unreadable: not JSON, not a kombu message, or of a content type not accepted.
@@ -74,9 +79,28 @@ def _decode(payload: str, accepted: frozenset[str]) -> dict[str, Any]:
     ):
         raise _Unreadable("not a kombu message (no body or properties)")
     content_type = message.get("content-type")
-    if content_type not in accepted:
+    if accepted is not None and content_type not in accepted:
         raise _Unreadable(f"content type {content_type!r} is not accepted")
     return message
+
+
+def _priority(properties: dict[str, Any]) -> int:
+    """The message's priority, 0 to 255 as in AMQP (higher first); 0 when unset or odd."""
+    try:
+        return min(max(int(properties.get("priority") or 0), 0), 255)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _expires_at(properties: dict[str, Any]) -> float | None:
+    """When the message expires (AMQP's ``expiration``, milliseconds as text), or never."""
+    expiration = properties.get("expiration")
+    if expiration is None:
+        return None
+    try:
+        return time.time() + max(float(expiration), 0.0) / 1000.0
+    except (TypeError, ValueError):
+        return None
 
 
 def _claim_tag(delivery_tag: object) -> tuple[int, int] | None:
@@ -158,14 +182,16 @@ class Channel(DeclaringChannel):
         super().__init__(connection, **kwargs)
         self._noack_queues: set[str] = set()
         self._consumed: set[str] = set()
-        self._accepted = frozenset(prepare_accept_content(self.accept_content or ["json"]) or ())
+        accept = self.accept_content
+        self._accepted = None if accept is None else frozenset(prepare_accept_content(accept) or ())
 
     # -- messages ------------------------------------------------------------------------
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        properties = message.get("properties") or {}
         with self._db.connect() as conn:
             conn.execute(
-                "INSERT INTO messages (queue, payload) VALUES (?, ?)", (queue, dumps(message))
+                PUT, (queue, dumps(message), _priority(properties), _expires_at(properties))
             )
 
     def _put_fanout(
@@ -188,11 +214,12 @@ class Channel(DeclaringChannel):
                 # A read first: an empty queue costs no write lock.
                 if first_row(conn.execute(READY, (queue,))) is None:
                     raise Empty()
+                now = time.time()
                 if no_ack:
-                    rows = conn.execute(TAKE, (queue,)).fetchall()
+                    rows = conn.execute(TAKE, (queue, now)).fetchall()
                 else:
                     host, pid, start = current_owner()
-                    rows = conn.execute(CLAIM, (time.time(), host, pid, start, queue)).fetchall()
+                    rows = conn.execute(CLAIM, (now, host, pid, start, queue, now)).fetchall()
             if not rows:
                 raise Empty()
             message_id, payload, deliveries, token = rows[0]
@@ -383,8 +410,16 @@ class Transport(virtual.Transport):
 
     def establish_connection(self) -> Any:
         transport = super().establish_connection()
-        with self._avail_channels[-1]._db.connect():
-            pass  # fail here, as a connection error, if the file cannot be opened
+        channel = self._avail_channels[-1]
+        try:
+            with channel._db.connect():
+                pass  # fail here, as a connection error, if the file cannot be opened
+        except BaseException:
+            # Do not leave the channel for the next connection to pick up: kombu's
+            # failover would hand it out, bound to the file that could not be opened.
+            self._avail_channels.remove(channel)
+            channel._db.close()
+            raise
         return transport
 
     def _get_waker(self) -> Waker:
