@@ -28,6 +28,7 @@ EXPECTED = [
     "TaskState",
     "UnknownQueueError",
     "__version__",
+    "add_task_context",
     "beat_schedule",
     "celery_config",
     "create_celery",

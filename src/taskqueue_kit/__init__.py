@@ -18,6 +18,7 @@ from taskqueue_kit._exceptions import (
     TaskQueueKitError,
     UnknownQueueError,
 )
+from taskqueue_kit._logcontext import add_task_context
 from taskqueue_kit._progress import Progress, report_progress
 from taskqueue_kit._retry import RetryingTask, RetryPolicy, retrying_task
 from taskqueue_kit._routing import route_task
@@ -48,6 +49,7 @@ __all__ = [
     "TaskState",
     "UnknownQueueError",
     "__version__",
+    "add_task_context",
     "beat_schedule",
     "celery_config",
     "create_celery",

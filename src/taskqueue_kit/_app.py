@@ -23,6 +23,7 @@ from kombu import Queue
 
 from taskqueue_kit._deliveries import MAX_DELIVERIES_KEY
 from taskqueue_kit._initialised import INITIALISED_KEY
+from taskqueue_kit._logcontext import install as install_log_context
 from taskqueue_kit._prompt_acks import PromptAcks
 from taskqueue_kit._revokes import LoadRevokes
 from taskqueue_kit._routing import AppRouter, declare_queues, route_task
@@ -225,6 +226,8 @@ def init_celery(app: Celery, settings: TaskQueueSettings | None = None) -> Celer
     _kit_task_base(app)
     app.steps["consumer"].add(PromptAcks)
     app.steps["consumer"].add(LoadRevokes)
+    if settings.log_task_context:
+        install_log_context()
     if settings.autoscale is not None:
         # ``celery worker`` reads its options from CELERY_WORKER_* too (Click's envvar
         # prefix); an explicit --autoscale still wins.

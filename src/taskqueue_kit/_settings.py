@@ -102,6 +102,9 @@ class TaskQueueSettings(BaseSettings):
             is failed with ``DeliveryLimitExceeded`` instead of run again (counted in the
             result backend for deliveries the broker marks as redelivered); ``None``: no
             bound.
+        log_task_context: Give every log record created while a task runs ``task_id``
+            and ``task_name`` attributes (``None`` outside a task), in every process
+            that loads the app.
     """
 
     model_config = SettingsConfigDict(
@@ -139,6 +142,7 @@ class TaskQueueSettings(BaseSettings):
     progress_interval: float = Field(default=0.5, ge=0)
     autoscale: tuple[int, int] | None = None
     max_deliveries: int | None = Field(default=5, ge=1)
+    log_task_context: bool = False
 
     if not TYPE_CHECKING:  # keep pydantic's typed __init__ visible to type checkers
 
