@@ -29,6 +29,7 @@ EXPECTED = [
     "UnknownQueueError",
     "__version__",
     "add_task_context",
+    "aget_task_info",
     "beat_schedule",
     "celery_config",
     "create_celery",
@@ -39,6 +40,7 @@ EXPECTED = [
     "retrying_task",
     "revoke_task",
     "route_task",
+    "wait_for_task",
 ]
 
 

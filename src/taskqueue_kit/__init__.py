@@ -26,6 +26,7 @@ from taskqueue_kit._schedule import ScheduleEntry, beat_schedule, every
 from taskqueue_kit._settings import TaskQueueSettings
 from taskqueue_kit._task import KitTask, revoke_task
 from taskqueue_kit._taskinfo import TaskError, TaskInfo, TaskState, get_task_info
+from taskqueue_kit._waiting import aget_task_info, wait_for_task
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ __all__ = [
     "UnknownQueueError",
     "__version__",
     "add_task_context",
+    "aget_task_info",
     "beat_schedule",
     "celery_config",
     "create_celery",
@@ -60,6 +62,7 @@ __all__ = [
     "retrying_task",
     "revoke_task",
     "route_task",
+    "wait_for_task",
 ]
 
 _sqlite.register()

@@ -23,6 +23,7 @@ __all__ = [
     "SENT",
     "WithoutArguments",
     "add_if_absent",
+    "decode_record",
     "discard_if_sent",
     "encode_sent_meta",
     "read_meta",
@@ -58,17 +59,7 @@ def read_meta(app: Celery, task_id: str) -> dict[str, Any] | None:
         return meta if isinstance(meta, dict) else None
     if isinstance(backend, BaseKeyValueStoreBackend):
         raw = backend.get(backend.get_key_for_task(task_id))
-        if not raw:
-            return None
-        try:
-            meta = backend.decode(raw)
-        except (ContentDisallowed, DecodeError, ValueError, TypeError) as exc:
-            raise ResultDecodeError(
-                f"the stored record of task {task_id!r} is not JSON the kit can read: {exc}"
-            ) from exc
-        if not isinstance(meta, dict):
-            raise ResultDecodeError(f"the stored record of task {task_id!r} is not a JSON object")
-        return meta
+        return decode_record(backend, task_id, raw) if raw else None
     # Any other backend: Celery's public reader. Since Celery 5.2.2 it rebuilds a stored
     # exception only from classes already imported (never importing a module named in the
     # record); the kit turns whatever it rebuilt straight back into strings.
@@ -84,6 +75,23 @@ def read_meta(app: Celery, task_id: str) -> dict[str, Any] | None:
             "exc_type": type(result).__name__,
             "exc_message": [str(arg) for arg in result.args],
         }
+    return meta
+
+
+def decode_record(backend: Any, task_id: str, raw: Any) -> dict[str, Any]:
+    """A key/value backend's stored record of a task, as plain JSON data.
+
+    Raises:
+        ResultDecodeError: the record is not JSON (a forged pickle, say); nothing in it ran.
+    """
+    try:
+        meta = backend.decode(raw)
+    except (ContentDisallowed, DecodeError, ValueError, TypeError) as exc:
+        raise ResultDecodeError(
+            f"the stored record of task {task_id!r} is not JSON the kit can read: {exc}"
+        ) from exc
+    if not isinstance(meta, dict):
+        raise ResultDecodeError(f"the stored record of task {task_id!r} is not a JSON object")
     return meta
 
 

@@ -217,11 +217,16 @@ def get_task_info(task_id: str, app: Celery | None = None) -> TaskInfo:
     try:
         meta = read_meta(app, task_id)
     except ResultDecodeError as exc:
-        return TaskInfo(
-            task_id=task_id,
-            state=TaskState.FAILED,
-            celery_state="FAILURE",
-            error=TaskError(type="ResultDecodeError", message=str(exc)),
-            ready=True,
-        )
+        return decode_error_info(task_id, exc)
     return info_from_meta(task_id, meta)
+
+
+def decode_error_info(task_id: str, error: ResultDecodeError) -> TaskInfo:
+    """The status of a task whose record is not JSON the kit can read: failed, reported."""
+    return TaskInfo(
+        task_id=task_id,
+        state=TaskState.FAILED,
+        celery_state="FAILURE",
+        error=TaskError(type="ResultDecodeError", message=str(error)),
+        ready=True,
+    )
