@@ -143,6 +143,24 @@ CASES = {
         "amqp://guest:***@127.0.0.1:5672//: fix them in --broker",
         secret="wrong",
     ),
+    "wrong password on the local RabbitMQ": Case(
+        ("--broker", "amqp://guest:wrongpass@127.0.0.1:5672//"),
+        "[FAIL] broker: RabbitMQ refused the user and password of "
+        "amqp://guest:***@127.0.0.1:5672//: fix them in --broker",
+        secret="wrongpass",
+    ),
+    "password holding an @": Case(  # the URL parsers' password is all of "s3cret@Xq7"
+        ("--broker", f"amqp://guest:{_PASSWORD}@Xq7@127.0.0.1:5672//"),
+        "[FAIL] broker: RabbitMQ refused the user and password of "
+        "amqp://guest:***@127.0.0.1:5672//: fix them in --broker",
+        secret="Xq7",
+    ),
+    "wrong password on the local Redis": Case(
+        ("--backend", "redis://taskqueue-kit-nobody:wrongpass@127.0.0.1:6379/0"),
+        "[FAIL] result backend: Redis refused the user and password of "
+        "redis://taskqueue-kit-nobody:***@127.0.0.1:6379/0: fix them in --backend",
+        secret="wrongpass",
+    ),
     "missing extra": Case(
         ("--broker", f"redis://:{_PASSWORD}@127.0.0.1:6379/0"),
         "[FAIL] broker: the Redis broker needs the redis extra: pip install 'taskqueue-kit[redis]'",
@@ -211,6 +229,21 @@ def test_mask_blanks_every_password() -> None:
     )
     assert mask("tried 'redis://u:p@h/0' twice") == "tried 'redis://u:***@h/0' twice"
     assert mask("tqsqlite:////srv/broker.sqlite3") == "tqsqlite:////srv/broker.sqlite3"
+    assert mask("amqp://guest:p@ss:w@h:5672//") == "amqp://guest:***@h:5672//"
+    assert mask("redis://h:6379/0?db=1&password=p&x=1") == "redis://h:6379/0?db=1&password=***&x=1"
+    assert mask("{'host': 'h', 'password': 'p'}") == "{'host': 'h', 'password': '***'}"
+    assert mask("Connection(password=p, port=1)") == "Connection(password=***, port=1)"
+    assert mask("refused the user and password of x") == "refused the user and password of x"
+
+
+@pytest.mark.compat
+def test_no_line_holds_a_password_given_in_a_query_string(tmp_path: Path) -> None:
+    """redis-py reads `?password=`: doctor's line on that URL, ok or not, shows `***`."""
+    url = f"redis://127.0.0.1:6379/0?password={_PASSWORD}"
+    result = _doctor("--broker", url, home=tmp_path)
+    (line,) = [line for line in result.output.splitlines() if "] broker: " in line]
+    assert "redis://127.0.0.1:6379/0?password=***" in line
+    assert _PASSWORD not in result.output
 
 
 @pytest.mark.compat

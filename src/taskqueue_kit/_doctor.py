@@ -16,7 +16,6 @@ import concurrent.futures
 import errno
 import importlib
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from celery import Celery
 from taskqueue_kit import _extras
 from taskqueue_kit._app import PROFILE_KEY, create_celery
 from taskqueue_kit._exceptions import ConfigurationError, MissingExtra, TaskQueueKitError
+from taskqueue_kit._masking import mask
 from taskqueue_kit._results import read_meta
 from taskqueue_kit._settings import TaskQueueSettings
 
@@ -37,8 +37,6 @@ __all__ = ["Check", "explain", "load_app", "mask", "run_checks"]
 Status = Literal["ok", "warn", "fail"]
 T = TypeVar("T")
 
-# The password of each URL in a text: "scheme://user:PASSWORD@", or a bare "user:PASSWORD@".
-_PASSWORD = re.compile(r"(?:^|://|[;'\"\s])[^:/@;'\"\s]*:([^@/;'\"\s]+)@")
 # What serves a scheme: the server's name, how to start it, its default port.
 _SERVERS = {
     "amqp": ("RabbitMQ", "rabbitmq-server -detached", 5672),
@@ -73,20 +71,6 @@ class _Target:
     url: str  # the URL, or the --app value
     setting: str = ""  # what the user changes to fix it, e.g. TASKQUEUE_BROKER_URL
     timeout: float = 0.0
-
-
-def mask(text: str) -> str:
-    """``text`` with the password of each URL in it replaced by ``***``.
-
-    ``amqp://guest:wrong@127.0.0.1:5672//`` becomes ``amqp://guest:***@127.0.0.1:5672//``;
-    applied to exception messages too, which often repeat the URL they were given.
-    """
-
-    def blank(match: re.Match[str]) -> str:
-        start = match.start(1) - match.start(0)
-        return f"{match.group(0)[:start]}***@"
-
-    return _PASSWORD.sub(blank, text)
 
 
 def _words(exc: BaseException) -> str:
@@ -345,12 +329,22 @@ def run_checks(
 ) -> list[Check]:
     """Run every check and return their outcomes; never raises for a failed check.
 
+    Every line is masked once more on the way out, whichever check built it: no line
+    doctor prints holds a password, even one an unforeseen exception's text repeats.
+
     Args:
         settings_kwargs: ``TaskQueueSettings`` fields given on the command line.
         timeout: Seconds allowed per check.
         app_spec: ``module`` or ``module:attribute`` of the user's app, instead of
             settings built from ``settings_kwargs`` and the environment.
     """
+    checks = _run_checks(settings_kwargs, timeout, app_spec)
+    return [Check(check.name, check.status, mask(check.detail)) for check in checks]
+
+
+def _run_checks(
+    settings_kwargs: dict[str, Any], timeout: float, app_spec: str | None
+) -> list[Check]:
     try:
         app, summary, broker, backend = _build(settings_kwargs, app_spec, timeout)
     except MissingExtra as exc:

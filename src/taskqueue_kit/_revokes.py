@@ -57,8 +57,10 @@ def record(app: Celery, task_id: str) -> bool:
     with client.pipeline() as pipe:
         pipe.zadd(KEY, {task_id: until})
         pipe.zremrangebyscore(KEY, "-inf", time.time())
-        pipe.expireat(KEY, int(until) + 1)
-        pipe.execute()
+        pipe.zrange(KEY, -1, -1, withscores=True)
+        *_, last = pipe.execute()
+    if last:  # the set lives as long as its longest-lived record
+        client.expireat(KEY, int(last[0][1]) + 1)
     return True
 
 

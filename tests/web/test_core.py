@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import _webtasks
 import pytest
 from celery import Celery, shared_task
-from pydantic import BaseModel
+from pydantic import BaseModel, Strict
 
 from taskqueue_kit import Progress, TaskInfo, TaskState
 from taskqueue_kit.web import _core
@@ -31,8 +34,43 @@ def shadowing(json: str, _private: int = 0) -> None:
     """Parameters whose names clash with pydantic's BaseModel."""
 
 
+class Order(BaseModel):
+    """A model of the user's own, lax as pydantic models are by default."""
+
+    price: float
+
+
+@shared_task(name="webtest.core.typed")
+def typed(
+    n: int = 0,
+    ratio: float = 0.0,
+    flag: bool = False,
+    name: str = "",
+    lax: Annotated[int, Strict(False)] = 0,
+    when: datetime | None = None,
+    pair: tuple[int, int] | None = None,
+    order: Order | None = None,
+) -> None:
+    """Parameters of JSON's own types, one that opts into coercion, and richer types."""
+
+
 def _exposed(app: Celery, task: Any) -> _core.ExposedTask:
     return _core.expose(app, [task], OPTIONS)[task.name]
+
+
+def _json(value: Any) -> bytes:
+    """A request body, as a client sends it."""
+    return json.dumps(value).encode()
+
+
+def _refused(exposed: _core.ExposedTask, body: bytes) -> list[dict[str, Any]]:
+    """The field errors of a body the task's model refuses with 422."""
+    with pytest.raises(_core.HTTPProblem) as refused:
+        _core.validate_arguments(exposed, body)
+    assert refused.value.status == 422
+    errors: list[dict[str, Any]] = refused.value.detail
+    json.dumps(errors, allow_nan=False)  # the answer itself is strict JSON
+    return errors
 
 
 def _info(state: TaskState, percent: float | None = None) -> TaskInfo:
@@ -52,7 +90,9 @@ def test_model_follows_the_signature(embedded_app: Celery) -> None:
     assert set(schema["properties"]) == {"a", "b", "c", "d", "e"}
     assert sorted(schema["required"]) == ["a", "b", "d"]
     assert schema["properties"]["c"]["default"] == 1.5
-    body = _core.validate_arguments(exposed, {"a": "1", "b": "x", "d": {"any": "json"}, "more": 1})
+    body = _core.validate_arguments(
+        exposed, _json({"a": 1, "b": "x", "d": {"any": "json"}, "more": 1})
+    )
     assert exposed.call(body) == ((1,), {"b": "x", "d": {"any": "json"}, "more": 1})
 
 
@@ -61,21 +101,21 @@ def test_bound_task_model_skips_self(embedded_app: Celery) -> None:
     exposed = _exposed(embedded_app, _webtasks.count)
     assert set(exposed.arguments.model_json_schema()["properties"]) == {"steps", "pause"}
     with pytest.raises(_core.HTTPProblem) as refused:
-        _core.validate_arguments(exposed, {"self": 1, "steps": 2})
+        _core.validate_arguments(exposed, _json({"self": 1, "steps": 2}))
     assert refused.value.status == 422
 
 
 def test_left_out_arguments_are_not_sent(embedded_app: Celery) -> None:
     """The task's own defaults apply to what the client left out."""
     exposed = _exposed(embedded_app, _webtasks.count)
-    body = _core.validate_arguments(exposed, {"steps": 2})
+    body = _core.validate_arguments(exposed, _json({"steps": 2}))
     assert exposed.call(body) == ((), {"steps": 2})
 
 
 def test_parameter_names_that_clash_with_pydantic(embedded_app: Celery) -> None:
     """Parameters named like BaseModel attributes or with a leading underscore still work."""
     exposed = _exposed(embedded_app, shadowing)
-    body = _core.validate_arguments(exposed, {"json": "x", "_private": 2})
+    body = _core.validate_arguments(exposed, _json({"json": "x", "_private": 2}))
     assert exposed.call(body) == ((), {"json": "x", "_private": 2})
 
 
@@ -83,10 +123,10 @@ def test_field_errors_have_fastapis_shape(embedded_app: Celery) -> None:
     """Errors locate the field under `body`, as FastAPI's own 422 does."""
     exposed = _exposed(embedded_app, _webtasks.add)
     with pytest.raises(_core.HTTPProblem) as refused:
-        _core.validate_batch(exposed, {"items": [{"x": 1, "y": 2}, {"x": "no", "y": 2}]})
+        _core.validate_batch(exposed, _json({"items": [{"x": 1, "y": 2}, {"x": "no", "y": 2}]}))
     assert refused.value.status == 422
     (error,) = refused.value.detail
-    assert (error["loc"], error["type"]) == (["body", "items", 1, "x"], "int_parsing")
+    assert (error["loc"], error["type"]) == (["body", "items", 1, "x"], "int_type")
 
 
 def test_batch_size_is_bounded(embedded_app: Celery) -> None:
@@ -95,10 +135,66 @@ def test_batch_size_is_bounded(embedded_app: Celery) -> None:
         "webtest.add"
     ]
     item = {"x": 1, "y": 1}
-    assert len(_core.validate_batch(exposed, {"items": [item, item]})) == 2
+    assert len(_core.validate_batch(exposed, _json({"items": [item, item]}))) == 2
     for items in ([], [item] * 3):
         with pytest.raises(_core.HTTPProblem):
-            _core.validate_batch(exposed, {"items": items})
+            _core.validate_batch(exposed, _json({"items": items}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("n", "1", "int_type"),
+        ("n", True, "int_type"),
+        ("n", 1e5, "int_type"),
+        ("n", 1.0, "int_type"),
+        ("ratio", "1.5", "float_type"),
+        ("ratio", True, "float_type"),
+        ("flag", 1, "bool_type"),
+        ("flag", "true", "bool_type"),
+        ("name", 1, "string_type"),
+    ],
+)
+def test_json_types_are_strict(embedded_app: Celery, field: str, value: Any, error: str) -> None:
+    """A value of another JSON type is refused, not coerced: `"1"`, `true`, `1e5` are no int."""
+    errors = _refused(_exposed(embedded_app, typed), _json({field: value}))
+    assert [(e["loc"], e["type"], e["input"]) for e in errors] == [(["body", field], error, value)]
+
+
+def test_strict_mode_is_json_strict(embedded_app: Celery) -> None:
+    """Each value in its JSON form passes: an int for a float, a date string, an array tuple."""
+    exposed = _exposed(embedded_app, typed)
+    body = _core.validate_arguments(
+        exposed,
+        _json({"ratio": 2, "when": "2024-05-01T12:00:00Z", "pair": [1, 2], "order": {"price": 1}}),
+    )
+    assert exposed.call(body) == (
+        (),
+        {
+            "ratio": 2.0,
+            "when": "2024-05-01T12:00:00Z",
+            "pair": [1, 2],
+            "order": {"price": 1.0},
+        },
+    )
+    assert body.model_dump(by_alias=True)["when"] == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_a_parameter_can_ask_for_coercion(embedded_app: Celery) -> None:
+    """`Annotated[int, Strict(False)]` takes `"7"` as 7; its strict neighbour still refuses it."""
+    exposed = _exposed(embedded_app, typed)
+    assert exposed.call(_core.validate_arguments(exposed, _json({"lax": "7"}))) == ((), {"lax": 7})
+    assert _refused(exposed, _json({"lax": "7", "n": "7"}))[0]["loc"] == ["body", "n"]
+
+
+def test_no_argument_that_is_not_a_finite_number_is_sent(embedded_app: Celery) -> None:
+    """A lax model of the user's own reads `"inf"` as a float; the kit refuses to send it."""
+    exposed = _exposed(embedded_app, typed)
+    body = _core.validate_arguments(exposed, _json({"order": {"price": "inf"}}))
+    with pytest.raises(_core.HTTPProblem) as refused:
+        exposed.call(body)
+    assert refused.value.status == 422
+    assert [error["type"] for error in refused.value.detail] == ["finite_number"]
 
 
 # -- which tasks may be exposed -------------------------------------------------------
@@ -189,6 +285,67 @@ def test_malformed_json_is_json_invalid() -> None:
     with pytest.raises(_core.HTTPProblem) as undecodable:
         _core.decode_json(b"\xff\xfe\xfa")
     assert undecodable.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"x": NaN}', "NaN is not JSON: numbers must be finite"),
+        (b'{"x": [1, {"y": Infinity}]}', "Infinity is not JSON: numbers must be finite"),
+        (b'{"x": -Infinity}', "-Infinity is not JSON: numbers must be finite"),
+        (b'{"x": 1e400}', "1e400 is beyond the range of a float"),
+        (b'{"x": -2.5E+999}', "-2.5E+999 is beyond the range of a float"),
+        (b'{"x": ' + b"[" * 1500 + b"]" * 1500 + b"}", "nested too deeply"),
+        (b'{"x": 1' + b"0" * 4300 + b"}", "an integer has more than 4300 digits"),
+    ],
+    ids=[
+        "nan",
+        "nested-infinity",
+        "-infinity",
+        "overflow",
+        "negative-overflow",
+        "deep",
+        "long-int",
+    ],
+)
+def test_non_standard_json_is_json_invalid(body: bytes, reason: str) -> None:
+    """What Python's json reads but RFC 8259 has no place for is 422, never an exception."""
+    with pytest.raises(_core.HTTPProblem) as refused:
+        _core.decode_json(body)
+    assert refused.value.status == 422
+    assert refused.value.detail == [
+        {
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": reason},
+        }
+    ]
+
+
+def test_json_bounds_are_the_same_through_validation(embedded_app: Celery) -> None:
+    """Nesting pydantic's parser refuses is `json_invalid` too, without echoing the body."""
+    exposed = _exposed(embedded_app, shapes)
+    deep = b'{"a": 1, "b": "x", "d": ' + b"[" * 300 + b"]" * 300 + b"}"
+    (error,) = _refused(exposed, deep)
+    assert (error["type"], error["loc"], error["input"]) == ("json_invalid", ["body"], {})
+    assert "recursion limit" in error["ctx"]["error"]
+    assert _core.validate_arguments(exposed, b'{"a": 1, "b": "x", "d": 1e-400}')  # just 0.0
+
+
+# -- revoking -------------------------------------------------------------------------
+
+
+def test_revoking_an_unreadable_record_reads_as_its_status(embedded_app: Celery) -> None:
+    """A record that is no JSON is revoked without an error and reads `failed`, as it did."""
+    task_id = str(uuid.uuid4())
+    backend: Any = embedded_app.backend
+    backend.set(backend.get_key_for_task(task_id), "(lp0\nI1\na.")  # a pickle, as text
+    before = _core.task_info(embedded_app, task_id)
+    assert before.error is not None
+    assert (before.state, before.error.type) == (TaskState.FAILED, "ResultDecodeError")
+    assert _core.revoke(embedded_app, task_id) == before
 
 
 # -- aggregation of a batch -----------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 import schemathesis
 from _webtools import make_web_app, serve, wait_until
 from celery import Celery
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from httpx_sse import connect_sse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,6 +54,7 @@ def test_openapi_lists_each_exposed_task_with_its_body_model(embedded_app: Celer
     exposed = sorted(f"/tasks/{task.name}" for task in _webtasks.EXPOSED)
     assert posts == sorted(exposed + [f"{path}/batch" for path in exposed])
     add = _body_schema(spec, "/tasks/webtest.add")
+    assert spec["paths"]["/tasks/webtest.add"]["post"]["requestBody"]["required"] is True
     assert add["properties"]["x"]["type"] == add["properties"]["y"]["type"] == "integer"
     assert sorted(add["required"]) == ["x", "y"]
     assert add["description"] == "Add two numbers."
@@ -77,6 +78,22 @@ def test_links_follow_an_outer_prefix(embedded_app: Celery) -> None:
         links = client.post("/api/v1/tasks/webtest.add", json={"x": 1, "y": 2}).json()
         assert links["status_url"] == f"/api/v1/tasks/{links['task_id']}"
         assert client.get(links["status_url"]).json()["state"] == "queued"
+
+
+def test_a_dependency_reads_the_parsed_body(embedded_app: Celery) -> None:
+    """`await request.json()` in a dependency gets the parsed body, and the task is sent."""
+    seen: list[Any] = []
+
+    async def audit(request: Request) -> None:
+        seen.append(await request.json())
+
+    api = FastAPI()
+    api.include_router(
+        task_router(embedded_app, tasks=[_webtasks.add], dependencies=[Depends(audit)])
+    )
+    with serve("fastapi", api) as server, httpx.Client(base_url=server.base_url) as client:
+        assert client.post("/tasks/webtest.add", json={"x": 1, "y": 2}).status_code == 202
+    assert seen == [{"x": 1, "y": 2}]
 
 
 def test_more_concurrent_sends_than_send_concurrency_all_succeed(embedded_app: Celery) -> None:

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from taskqueue_kit.testing import run_worker
 pytestmark = pytest.mark.compat
 
 ADD = "/tasks/webtest.add"
+NAP = "/tasks/webtest.nap"
 
 
 def _events(client: httpx.Client, url: str) -> list[tuple[str, TaskInfo]]:
@@ -146,9 +148,86 @@ def test_wrong_body_is_422_with_field_errors(shared_api: httpx.Client) -> None:
     response = shared_api.post(ADD, json={"x": "three", "z": 1})
     assert response.status_code == 422
     errors = {tuple(error["loc"]): error["type"] for error in response.json()["detail"]}
-    assert errors[("body", "x")] == "int_parsing"
+    assert errors[("body", "x")] == "int_type"
     assert errors[("body", "y")] == "missing"
     assert errors[("body", "z")] == "extra_forbidden"
+
+
+def _strict_json(response: httpx.Response) -> Any:
+    """The response's body, read as RFC 8259 JSON: no NaN or Infinity in it."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the answer: {response.text[:200]}")
+
+    return json.loads(response.text, parse_constant=refuse)
+
+
+def _not_finite(constant: str) -> str:
+    return f"{constant} is not JSON: numbers must be finite"
+
+
+def _json_invalid(reason: str) -> list[dict[str, Any]]:
+    """The 422 detail both adapters answer for a body that is not standard JSON."""
+    error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error", "input": {}}
+    return [{**error, "ctx": {"error": reason}}]
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "reason"),
+    [
+        (ADD, b'{"x": NaN, "y": 1}', _not_finite("NaN")),
+        (ADD, b'{"x": Infinity, "y": 1}', _not_finite("Infinity")),
+        (ADD, b'{"x": -Infinity, "y": 1}', _not_finite("-Infinity")),
+        (NAP, b'{"seconds": NaN}', _not_finite("NaN")),
+        (NAP, b'{"seconds": Infinity}', _not_finite("Infinity")),
+        (NAP, b'{"seconds": -Infinity}', _not_finite("-Infinity")),
+        (NAP, b'{"seconds": 1e400}', "1e400 is beyond the range of a float"),
+        (f"{ADD}/batch", b'{"items": [{"x": 1, "y": NaN}]}', _not_finite("NaN")),
+        # Nested 5,000 levels deep in 10 KB; an integer of 5,000 digits.
+        (ADD, b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b', "y": 1}', "nested too deeply"),
+        (ADD, b'{"x": 1' + b"0" * 5000 + b', "y": 1}', "an integer has more than 4300 digits"),
+    ],
+    ids=[
+        "int-nan", "int-infinity", "int-minus-infinity", "float-nan", "float-infinity",
+        "float-minus-infinity", "float-overflow", "batch-nan", "deep", "long-int",
+    ],
+)  # fmt: skip
+def test_non_standard_json_is_422_in_strict_json(
+    shared_api: httpx.Client, path: str, content: bytes, reason: str
+) -> None:
+    """NaN, infinities, overflowing floats, deep nesting, huge ints: one 422 from both adapters."""
+    response = shared_api.post(path, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert _strict_json(response) == {"detail": _json_invalid(reason)}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "error"),
+    [
+        (ADD, {"x": "1", "y": 1}, "x", "int_type"),
+        (ADD, {"x": True, "y": 1}, "x", "int_type"),
+        (ADD, {"x": 1e5, "y": 1}, "x", "int_type"),
+        (ADD, {"x": 1.0, "y": 1}, "x", "int_type"),
+        (NAP, {"seconds": "0.5"}, "seconds", "float_type"),
+        (NAP, {"seconds": False}, "seconds", "float_type"),
+        ("/tasks/webtest.touch", {"path": 1}, "path", "string_type"),
+    ],
+)
+def test_wrong_json_types_are_422_not_coerced(
+    shared_api: httpx.Client, path: str, body: dict[str, Any], field: str, error: str
+) -> None:
+    """Strict types: a string, a bool or a float for an int is refused, as the docs promise."""
+    response = shared_api.post(path, json=body)
+    assert response.status_code == 422
+    detail = _strict_json(response)["detail"]
+    assert [(e["loc"], e["type"], e["input"]) for e in detail] == [
+        (["body", field], error, body[field])
+    ]
+
+
+def test_an_int_is_a_float(shared_api: httpx.Client) -> None:
+    """JSON has one number type: an integer is accepted for a `float` parameter."""
+    assert shared_api.post(NAP, json={"seconds": 1}).status_code == 202
 
 
 def test_bound_task_body_has_no_self(shared_api: httpx.Client) -> None:
@@ -288,6 +367,29 @@ def test_status_is_task_info(shared_api: httpx.Client) -> None:
     )  # fmt: skip
 
 
+def test_revoking_an_unreadable_record_answers_as_its_status_does(
+    api: httpx.Client, embedded_app: Celery
+) -> None:
+    """A forged record that is no JSON: GET says `failed`, and DELETE revokes it with a 202."""
+    task_id = api.post(ADD, json={"x": 1, "y": 2}).json()["task_id"]
+    backend: Any = embedded_app.backend
+    backend.set(backend.get_key_for_task(task_id), "(lp0\nI1\na.")  # a pickle, as text
+    status = api.get(f"/tasks/{task_id}")
+    assert status.status_code == 200
+    assert (status.json()["state"], status.json()["error"]["type"]) == (
+        "failed",
+        "ResultDecodeError",
+    )
+    revoked = api.delete(f"/tasks/{task_id}")
+    assert revoked.status_code == 202
+    assert revoked.json() == {
+        "task_id": task_id,
+        "status_url": f"/tasks/{task_id}",
+        "events_url": f"/tasks/{task_id}/events",
+    }
+    assert api.get(f"/tasks/{task_id}").json() == status.json()
+
+
 def test_fixed_routes_are_not_read_as_task_ids(shared_api: httpx.Client) -> None:
     """/tasks/health and /tasks/groups/... reach their own handlers, not the task-id routes."""
     health = shared_api.get("/tasks/health")
@@ -327,6 +429,39 @@ def test_health_is_503_within_3_s_when_the_broker_is_down(
     assert report["workers"] == []
 
 
+@pytest.mark.parametrize(
+    ("broker_url", "result_backend", "failing"),
+    [
+        ("amqp://guest:wrongpass@127.0.0.1:5672//", None, "broker"),
+        (None, "redis://taskqueue-kit-nobody:wrongpass@127.0.0.1:6379/0", "backend"),
+    ],
+    ids=["rabbitmq-password", "redis-password"],
+)
+def test_health_names_a_refused_password_without_showing_it(
+    adapter: str,
+    broker_url: str | None,
+    result_backend: str | None,
+    failing: str,
+    tmp_path: Path,
+) -> None:
+    """A wrong password on the local RabbitMQ or Redis: 503, the refusal named, no password."""
+    urls = {"broker_url": broker_url, "result_backend": result_backend}
+    settings = TaskQueueSettings(
+        home=tmp_path / "home", **{name: url for name, url in urls.items() if url}
+    )
+    app = create_celery(settings, main="refused")
+    try:
+        with served_client(adapter, app) as client:
+            health = client.get("/tasks/health")
+    finally:
+        app.close()
+    assert health.status_code == 503
+    report = health.json()
+    assert report[failing]["ok"] is False
+    assert report[failing]["error"].startswith(("AccessRefused: ", "AuthenticationError: "))
+    assert "wrongpass" not in health.text
+
+
 # -- auth -----------------------------------------------------------------------------
 
 
@@ -354,6 +489,9 @@ def test_every_route_needs_the_token_when_guarded(adapter: str, embedded_app: Ce
         for method, path, body in routes:
             status = client.request(method, path, json=body, headers=authorized).status_code
             assert status in {200, 202, 404}, (method, path, status)
+        # Field errors would describe the task's signature: only for a client with the token.
+        assert client.post(ADD, json={"x": "1"}).status_code == 401
+        assert client.post(ADD, json={"x": "1"}, headers=authorized).status_code == 422
         # A body in another media type is refused, but only once the token was checked.
         text = {"Content-Type": "text/plain"}
         assert client.post(ADD, content=b"x=1", headers=text).status_code == 401

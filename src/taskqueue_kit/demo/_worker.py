@@ -270,10 +270,23 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
-        # Pool processes end with their parent; anything left in the group is killed.
+        # Pool processes end with their parent and clean up after themselves (their
+        # temporary files); give them a moment, then kill anything left in the group.
+        deadline = time.monotonic() + 5.0
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         _signal_group(process.pid, signal.SIGKILL)
         if self._relay is not None:
             self._relay.close()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the process group still runs."""
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _signal_group(group: int, signum: int) -> None:

@@ -3,16 +3,25 @@
 Each exposed task gets a pydantic model built from its own signature and type hints, so
 a body is checked field by field before anything is sent, and FastAPI lists the model in
 OpenAPI. Errors take FastAPI's 422 shape in both adapters.
+
+Both adapters hand the raw body to :func:`validate_arguments` (or :func:`validate_batch`),
+so a body gets the same answer from either. It must be JSON as RFC 8259 defines it (no
+``NaN`` or ``Infinity``, no number that overflows a float, nesting and integers within
+bounds), and it is validated in pydantic's strict JSON mode: ``"1"``, ``true`` and ``1e5``
+are no ``int``, while an ISO 8601 string is a ``datetime``. A parameter annotated
+``Annotated[int, Strict(False)]`` asks for pydantic's usual coercion.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from celery import Celery, Task
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -34,6 +43,8 @@ __all__ = [
 
 # A task name becomes one URL path segment, so it keeps to the characters of a task id.
 _TASK_NAME = re.compile(r"^[A-Za-z0-9._:\-]{1,200}$")
+
+_NOT_FINITE = {"type": "finite_number", "loc": ["body"], "msg": "Input should be a finite number"}
 
 
 @dataclass(frozen=True)
@@ -58,13 +69,32 @@ class ExposedTask:
         """Celery ``args`` and ``kwargs`` for a validated body, as JSON values.
 
         Arguments the client left out are not sent, so the task's own defaults apply.
+
+        Raises:
+            HTTPProblem: 422 when a value is not a finite number. The body held none, but
+                a model of the user's own that coerces (``"inf"`` to a ``float``, say) can
+                make one, and the message would then not be standard JSON.
         """
         given = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        if not self.positional:
-            return (), given
-        every = body.model_dump(mode="json", by_alias=True)
-        args = tuple(every[name] for name in self.positional)
-        return args, {key: value for key, value in given.items() if key not in self.positional}
+        args: tuple[Any, ...] = ()
+        if self.positional:
+            every = body.model_dump(mode="json", by_alias=True)
+            args = tuple(every[name] for name in self.positional)
+            given = {key: value for key, value in given.items() if key not in self.positional}
+        try:
+            json.dumps([args, given], allow_nan=False)
+        except ValueError as exc:
+            raise HTTPProblem(422, [{**_NOT_FINITE, "input": {}}]) from exc
+        return args, given
+
+
+def _config(extra: Literal["allow", "forbid"]) -> ConfigDict:
+    """A request model's configuration: strict, in pydantic's JSON flavour, and finite.
+
+    ``allow_inf_nan=False`` covers a ``float`` parameter that opted out of strictness,
+    which would otherwise read ``"nan"`` as NaN.
+    """
+    return ConfigDict(strict=True, allow_inf_nan=False, extra=extra)
 
 
 def _model_name(task_name: str) -> str:
@@ -77,7 +107,8 @@ def _arguments_model(task: Task[Any, Any]) -> tuple[type[BaseModel], tuple[str, 
 
     ``task.run`` is a bound method for ``bind=True`` tasks, so ``self`` is already gone.
     Unannotated parameters accept any JSON value; ``**kwargs`` lets unknown fields through,
-    and ``*args`` cannot be given over HTTP.
+    and ``*args`` cannot be given over HTTP. The model is strict; a parameter's own
+    ``Strict(False)`` (or ``Field(strict=False)``) in its ``Annotated`` hint wins over that.
     """
     try:
         signature = inspect.signature(task.run, eval_str=True)
@@ -85,7 +116,7 @@ def _arguments_model(task: Task[Any, Any]) -> tuple[type[BaseModel], tuple[str, 
         raise TypeError(f"cannot read the type hints of task {task.name!r}: {exc}") from exc
     fields: dict[str, Any] = {}
     positional: list[str] = []
-    extra = "forbid"
+    extra: Literal["allow", "forbid"] = "forbid"
     for index, parameter in enumerate(signature.parameters.values()):
         if parameter.kind is parameter.VAR_POSITIONAL:
             continue
@@ -102,7 +133,7 @@ def _arguments_model(task: Task[Any, Any]) -> tuple[type[BaseModel], tuple[str, 
     try:
         model: type[BaseModel] = create_model(
             _model_name(task.name),
-            __config__=ConfigDict(extra=extra),  # type: ignore[typeddict-item]
+            __config__=_config(extra),
             __doc__=inspect.getdoc(task.run) or f"Arguments of task {task.name}.",
             **fields,
         )
@@ -115,7 +146,7 @@ def _batch_model(arguments: type[BaseModel], max_items: int) -> type[BaseModel]:
     name = arguments.__name__.removesuffix("Arguments") + "Batch"
     batch: type[BaseModel] = create_model(
         name,
-        __config__=ConfigDict(extra="forbid"),
+        __config__=_config("forbid"),
         __doc__=f"Items to send as one batch, each one task's {arguments.__name__}.",
         items=(list[arguments], Field(min_length=1, max_length=max_items)),  # type: ignore[valid-type]
     )
@@ -191,53 +222,115 @@ def lookup(exposed: Mapping[str, ExposedTask], task_name: str) -> ExposedTask:
 def _field_errors(
     exc: ValidationError, prefix: Sequence[str | int] = ("body",)
 ) -> list[dict[str, Any]]:
-    """Pydantic's errors in FastAPI's shape, so both adapters answer 422 alike."""
+    """Pydantic's errors in FastAPI's shape, so both adapters answer 422 alike.
+
+    A ``json_invalid`` error (what pydantic's own parser refuses, such as nesting deeper
+    than it reads) takes the shape of :func:`decode_json`'s, rather than echoing the
+    whole body as its input.
+    """
     return [
-        {**error, "loc": [*prefix, *error["loc"]]}
+        _json_error(error["msg"].removeprefix("Invalid JSON: "))
+        if error["type"] == "json_invalid"
+        else {**error, "loc": [*prefix, *error["loc"]]}
         for error in exc.errors(include_url=False, include_context=False)
     ]
 
 
+class _NotJSON(ValueError):
+    """A number RFC 8259 has no place for: NaN, an infinity, or one a float overflows."""
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise _NotJSON(f"{name} is not JSON: numbers must be finite")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NotJSON(f"{literal} is beyond the range of a float")
+    return value
+
+
+def _json_error(reason: str, position: int | None = None) -> dict[str, Any]:
+    """FastAPI's error for malformed JSON, with the reason as its ``ctx.error``."""
+    loc: list[str | int] = ["body"] if position is None else ["body", position]
+    return {
+        "type": "json_invalid",
+        "loc": loc,
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": reason},
+    }
+
+
+def _json_invalid(reason: str, position: int | None = None) -> HTTPProblem:
+    return HTTPProblem(422, [_json_error(reason, position)])
+
+
 def decode_json(body: bytes) -> Any:
-    """Parse a request body; an empty body stands for ``{}`` (a task without arguments).
+    """Parse a request body as strict JSON; an empty body stands for ``{}``.
+
+    Strict as RFC 8259 has it: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
+    ``json`` reads by default) and numbers beyond a float's range (``1e400``, which would
+    become an infinity) are refused, so a task's message is always standard JSON. So are
+    bodies nested too deeply and integers too long for Python to read (4,300 digits by
+    default): each is a ``json_invalid`` error rather than an exception.
 
     Raises:
-        HTTPProblem: 422 with a ``json_invalid`` error for malformed JSON, 400 for bytes
-            that are no Unicode text: FastAPI's own answers, so both adapters agree.
+        HTTPProblem: 422 with a ``json_invalid`` error for malformed or non-standard JSON,
+            400 for bytes that are no UTF-8 text: FastAPI's own answers, in both adapters.
     """
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        error = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error"}
-        raise HTTPProblem(422, [{**error, "input": {}, "ctx": {"error": exc.msg}}]) from exc
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:  # as FastAPI answers a body it cannot decode
         raise HTTPProblem(400, "There was an error parsing the body") from exc
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise _json_invalid(exc.msg, exc.pos) from exc
+    except _NotJSON as exc:
+        raise _json_invalid(str(exc)) from exc
+    except RecursionError as exc:
+        raise _json_invalid("nested too deeply") from exc
+    except ValueError as exc:  # int(): more digits than sys.get_int_max_str_digits()
+        limit = sys.get_int_max_str_digits()
+        raise _json_invalid(f"an integer has more than {limit} digits") from exc
 
 
-def validate_arguments(exposed: ExposedTask, data: Any) -> BaseModel:
-    """Validate a body against the task's signature.
+def validate_arguments(exposed: ExposedTask, body: bytes) -> BaseModel:
+    """Validate a raw request body against the task's signature.
 
     Raises:
-        HTTPProblem: 422 with field-level errors.
+        HTTPProblem: 422 with field-level errors, or as :func:`decode_json` does.
     """
-    return _validate(exposed.arguments, data)
+    return _validate(exposed.arguments, body)
 
 
-def validate_batch(exposed: ExposedTask, data: Any) -> list[BaseModel]:
-    """Validate a batch body, ``{"items": [...]}``, item by item.
+def validate_batch(exposed: ExposedTask, body: bytes) -> list[BaseModel]:
+    """Validate a raw batch body, ``{"items": [...]}``, item by item.
 
     Raises:
-        HTTPProblem: 422 with field-level errors (``["body", "items", 3, "x"]``).
+        HTTPProblem: 422 with field-level errors (``["body", "items", 3, "x"]``), or as
+            :func:`decode_json` does.
     """
-    batch = _validate(exposed.batch, data)
+    batch = _validate(exposed.batch, body)
     items: list[BaseModel] = batch.items  # type: ignore[attr-defined]
     return items
 
 
-def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+def _validate(model: type[BaseModel], body: bytes) -> BaseModel:
+    """Check the body is strict JSON, then validate it in pydantic's JSON mode.
+
+    JSON mode, not Python mode on the parsed value: strict Python mode would refuse a
+    ``datetime`` sent as an ISO 8601 string, or a ``tuple`` sent as an array, where
+    strict JSON mode accepts each in its JSON form. The JSON is parsed twice, once by
+    :func:`decode_json` for what pydantic's parser lets through (``NaN`` into an ``Any``
+    field, ``1e400`` as an infinity), once by pydantic.
+    """
+    decode_json(body)
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(body if body.strip() else b"{}")
     except ValidationError as exc:
         raise HTTPProblem(422, _field_errors(exc)) from exc

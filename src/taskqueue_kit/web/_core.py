@@ -13,6 +13,7 @@ This module is the adapters' one entry point: it also re-exports the argument mo
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from celery.result import GroupResult
 from kombu.exceptions import ContentDisallowed, DecodeError, OperationalError
 from pydantic import BaseModel
 
-from taskqueue_kit._exceptions import InvalidTaskId, UnknownQueueError
+from taskqueue_kit._exceptions import InvalidTaskId, ResultDecodeError, UnknownQueueError
+from taskqueue_kit._masking import mask
 from taskqueue_kit._progress import Progress
 from taskqueue_kit._task import revoke_task
 from taskqueue_kit._taskinfo import TaskInfo, TaskState, get_task_info, validate_task_id
@@ -90,11 +92,14 @@ T = TypeVar("T")
 
 
 def _sending(action: Callable[[], T]) -> T:
-    """Run a send, turning a broker outage into 503 and a routing mistake into 500."""
+    """Run a send, turning a broker outage into 503 and a routing mistake into 500.
+
+    The broker's error is shown masked: a client's message may repeat the broker URL.
+    """
     try:
         return action()
     except OperationalError as exc:
-        raise HTTPProblem(503, f"the broker is unavailable: {exc}") from exc
+        raise HTTPProblem(503, mask(f"the broker is unavailable: {exc}")) from exc
     except UnknownQueueError as exc:
         raise HTTPProblem(500, str(exc)) from exc
 
@@ -202,8 +207,19 @@ def revoke(app: Celery, task_id: str) -> TaskInfo:
         HTTPProblem: 422 malformed id, 404 unknown id, 503 broker unavailable.
     """
     task_info(app, task_id)  # 422 and 404 before anything is sent
-    _sending(lambda: revoke_task(app, task_id))
+    _sending(lambda: _revoke(app, task_id))
     return task_info(app, task_id)
+
+
+def _revoke(app: Celery, task_id: str) -> None:
+    """Revoke, taking an unreadable record (forged, or corrupt) as :func:`task_info` does.
+
+    ``revoke_task`` notes the revoke and broadcasts it before it reads the record, so the
+    task is revoked all the same; the record, which is never decoded, still reads
+    ``failed`` with ``ResultDecodeError``, as a status read reports it.
+    """
+    with contextlib.suppress(ResultDecodeError):
+        revoke_task(app, task_id)
 
 
 def aggregate(group_id: str, infos: Sequence[TaskInfo]) -> GroupInfo:

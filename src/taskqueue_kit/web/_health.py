@@ -1,7 +1,9 @@
 """The health report: broker and backend reachability, workers, queues, within a deadline.
 
 A broker that is down must not hold the answer: each check runs in a daemon thread and
-is given up on at its deadline, so a 503 comes within about two seconds.
+is given up on at its deadline, so a 503 comes within about two seconds. An error is
+reported with its text masked: the route may answer without credentials
+(``public_health``), and a client's error can repeat the URL it was given, password and all.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Generic, TypeVar
 
 from celery import Celery
 
+from taskqueue_kit._masking import mask
 from taskqueue_kit._taskinfo import get_task_info
 from taskqueue_kit.web._models import Check, Health, WebOptions
 
@@ -40,7 +43,7 @@ class _Attempt(Generic[T]):
         try:
             self._outcome.append((check(), None))
         except Exception as exc:  # the error is the answer
-            self._outcome.append((None, f"{type(exc).__name__}: {exc}"))
+            self._outcome.append((None, mask(f"{type(exc).__name__}: {exc}")))
 
     def wait(self, timeout: float) -> tuple[T | None, str | None]:
         """The check's value and error; an error when it has not answered in time."""

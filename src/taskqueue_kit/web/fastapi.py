@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 from celery import Celery, Task
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidatorFunctionWrapHandler, WrapValidator
 
 from taskqueue_kit._extras import optional_imports
 from taskqueue_kit._taskinfo import TaskInfo
@@ -24,7 +24,6 @@ from taskqueue_kit.web._core import BatchAccepted, GroupInfo, Health, TaskAccept
 with optional_imports("fastapi", __name__):
     import anyio
     from fastapi import APIRouter, Body, HTTPException, Request, Response, params
-    from fastapi.exceptions import RequestValidationError
     from fastapi.routing import APIRoute
     from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -43,6 +42,7 @@ _NOT_FOUND = _problem(404, "No record of this id (never sent, or expired)")
 _BAD_ID = _problem(422, "Malformed id")
 _PUBLIC_HEALTH = "Served without the router's dependencies, for load balancers and probes."
 _SEND_PROBLEMS = {
+    **_problem(400, "Body is not UTF-8 text"),
     **_problem(413, "Body over the size limit"),
     **_problem(415, "Body is not JSON"),
     **_problem(503, "Broker unavailable"),
@@ -72,44 +72,78 @@ def _base(request: Request, suffix: str) -> str:
     return request.url.path.removesuffix(suffix)
 
 
-class _JsonBodyRoute(APIRoute):
-    """A route whose body must be JSON: 415 for another media type, not a field error.
+class _StrictJsonRequest(Request):
+    """A request whose JSON body is parsed by the core: strictly, as the Flask adapter does.
 
-    FastAPI hands a body in another media type to validation as raw bytes, which fails
-    after the router's dependencies (authentication) ran; the refusal is turned into 415
-    here. Unlike a dependency, this costs nothing when the body is JSON.
+    FastAPI's own parser reads ``NaN`` and ``Infinity``, and fails with a 400 on a body
+    nested too deeply or an integer too long; here each is a ``json_invalid`` 422, the
+    same answer in both adapters. The parsed value is kept, so a dependency that reads
+    ``await request.json()`` gets it too.
+    """
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_strict_json"):
+            self._strict_json = _answer(_core.decode_json, await self.body())
+        return self._strict_json
+
+
+class _JsonBodyRoute(APIRoute):
+    """A route whose JSON body is parsed by the core, then validated by it in the endpoint.
+
+    FastAPI's documented way to change how a route reads its request. Like FastAPI's own
+    parsing, a body that is not JSON is refused before the router's dependencies run;
+    field validation, and the 415 for another media type, come after them.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def json_only(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError:
-                is_json = _core.is_json_content_type(request.headers.get("content-type"))
-                _answer(_core.require_json, await request.body(), is_json)  # body is cached
-                raise
+        async def strict_json(request: Request) -> Response:
+            return await handler(_StrictJsonRequest(request.scope, request.receive))
 
-        return json_only
+        return strict_json
+
+
+def _unvalidated(value: Any, _: ValidatorFunctionWrapHandler) -> Any:
+    """Skip FastAPI's validation of the body, which the endpoint has the core do."""
+    return value
 
 
 def _with_body(endpoint: Callable[..., T], model: type[BaseModel]) -> Callable[..., T]:
-    """Declare ``model`` as the endpoint's JSON body, so FastAPI validates and documents it.
+    """Declare ``model`` as the endpoint's JSON body, so FastAPI documents it in OpenAPI.
 
     The model is built at run time from the task's signature, so it cannot be written in
     an annotation; the endpoint's signature is rewritten instead, which FastAPI reads.
+    FastAPI does not validate against it: it would validate the parsed value in pydantic's
+    Python mode, where strict mode refuses a ``datetime`` sent as a string. The endpoint
+    has the core validate the raw body in JSON mode instead, an empty one too, so the
+    parameter is optional (:func:`_body_required` keeps OpenAPI's ``required``).
     """
-    optional = not any(field.is_required() for field in model.model_fields.values())
     body = inspect.Parameter(
         "body",
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[model, Body()],
-        default=None if optional else inspect.Parameter.empty,
+        annotation=Annotated[model, Body(), WrapValidator(_unvalidated)],
+        default=None,
     )
     request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
     endpoint.__signature__ = inspect.Signature([request, body])  # type: ignore[attr-defined]
     return endpoint
+
+
+def _body_required(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI's word that a body is required, when the task has a required argument."""
+    required = any(field.is_required() for field in model.model_fields.values())
+    return {"requestBody": {"required": True}} if required else {}
+
+
+async def _validated(
+    request: Request, validate: Callable[[_core.ExposedTask, bytes], T], exposed: _core.ExposedTask
+) -> T:
+    """The raw body (read once, and kept) judged by the core, as Flask's is: 415, 400, 422."""
+    raw = await request.body()
+    is_json = _core.is_json_content_type(request.headers.get("content-type"))
+    _answer(_core.require_json, raw, is_json)
+    return _answer(validate, exposed, raw)
 
 
 def _add_task_routes(
@@ -119,18 +153,22 @@ def _add_task_routes(
     name = exposed.name
     doc = exposed.arguments.__doc__
 
-    async def submit(*, request: Request, body: BaseModel | None) -> Response:
-        arguments = body if body is not None else exposed.arguments()
+    # ``body`` is there for OpenAPI only: the endpoints validate the raw body themselves.
+    async def submit(*, request: Request, body: Any) -> Response:
         # Validation and the answer stay on the event loop; only the blocking send goes
         # to a thread, at most ``send_concurrency`` at once.
+        arguments = await _validated(request, _core.validate_arguments, exposed)
         task_id = await anyio.to_thread.run_sync(
             _answer, _core.send, exposed, arguments, limiter=limiter
         )
         return _json(_core.links(_base(request, f"/{name}"), task_id), 202)
 
-    def submit_batch(*, request: Request, body: BaseModel) -> Response:
-        items: list[BaseModel] = body.items  # type: ignore[attr-defined]
-        group_id, task_ids = _answer(_core.send_batch, app, exposed, items)
+    async def submit_batch(*, request: Request, body: Any) -> Response:
+        # Validation on the event loop, as FastAPI's own was; the send in a worker thread.
+        items = await _validated(request, _core.validate_batch, exposed)
+        group_id, task_ids = await anyio.to_thread.run_sync(
+            _answer, _core.send_batch, app, exposed, items
+        )
         return _json(_core.batch_links(_base(request, f"/{name}/batch"), group_id, task_ids), 202)
 
     router.add_api_route(
@@ -144,6 +182,7 @@ def _add_task_routes(
         summary=f"Send task {name}",
         description=doc,
         responses=_SEND_PROBLEMS,
+        openapi_extra=_body_required(exposed.arguments),
     )
     router.add_api_route(
         f"/{name}/batch",
@@ -156,6 +195,7 @@ def _add_task_routes(
         summary=f"Send a batch of task {name}",
         description=f"One task per item, sent as a group; answers at once. {doc}",
         responses=_SEND_PROBLEMS,
+        openapi_extra=_body_required(exposed.batch),
     )
 
 
