@@ -150,7 +150,8 @@ async def _changes(app: Celery, task_id: str) -> AsyncIterator[Any]:
         finally:
             with contextlib.suppress(Exception):  # a closed connection releases it too
                 await pubsub.unsubscribe()
-            await pubsub.aclose()
+            # redis-py 5.0.1 renamed reset() to aclose() (5.0.0, the floor, has only reset).
+            await (getattr(pubsub, "aclose", None) or pubsub.reset)()
         return
     fd = None
     waker = None
