@@ -1,16 +1,23 @@
 """The one entry point for checks; CI (.ci/run) runs the same commands.
 
 Sessions: tests, lint, typing, docs, bench, demo, compat (the supported dependency matrix),
-and kombu_suite (kombu's own transport integration suite on the embedded broker and Redis).
+kombu_suite (kombu's own transport integration suite on the embedded broker and Redis) and
+celery_suite (Celery's own integration suite on the embedded broker and backend, and on
+RabbitMQ + Redis).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import tarfile
 import tomllib
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
 import nox
 from packaging.requirements import Requirement
@@ -231,3 +238,224 @@ def kombu_suite(session: nox.Session) -> None:
     unexpected = _failing(tmp / "kombu-suite-embedded.xml") - set(KOMBU_SUITE_KNOWN_FAILURES)
     if unexpected:
         session.error(f"embedded broker: new failures in kombu's suite: {sorted(unexpected)}")
+
+
+# -- Celery's own integration suite --------------------------------------------------------
+
+CELERY_SUITE = ROOT / "suites" / "celery"
+#: The modules of Celery's t/integration that ``celery_suite`` runs, in this order.
+CELERY_SUITE_MODULES = ("test_tasks.py", "test_inspect.py", "test_backend.py", "test_canvas.py")
+#: The baseline: RabbitMQ as broker, Redis (db 13, not the main suite's) as result backend.
+CELERY_SUITE_AMQP_URL = "pyamqp://guest:guest@127.0.0.1:5672//"
+CELERY_SUITE_REDIS_URL = "redis://127.0.0.1:6379/13"
+#: The embedded run's database for the Redis helper of Celery's suite (some of its tests use
+#: it whatever the backend), not the baseline's: the two runs go on at the same time.
+CELERY_SUITE_EMBEDDED_REDIS_URL = "redis://127.0.0.1:6379/14"
+#: Outcomes of the plugin's report, grouped into the summary's columns.
+CELERY_SUITE_COLUMNS = {
+    "passed": ("passed", "xpassed"),
+    "failed": ("failed",),
+    "skipped": ("skipped", "xfailed"),
+    "errors": ("error",),
+}
+
+_PRINT_CELERY_VERSION = """
+from importlib.metadata import version
+print(version("celery"))
+"""
+
+
+def _celery_integration(session: nox.Session, version: str, tmp: Path) -> Path:
+    """Download Celery's sdist at ``version``; copy its ``t/`` helpers and ``t/integration``.
+
+    Returns the directory holding the copied ``t`` package (and not Celery's own source,
+    which would shadow the installed ``celery`` on ``sys.path``).
+    """
+    sdist_dir = tmp / "celery-sdist"
+    shutil.rmtree(sdist_dir, ignore_errors=True)
+    options = ["--no-binary", ":all:", "--no-deps", "--dest", str(sdist_dir)]
+    session.run("python", "-m", "pip", "download", *options, f"celery=={version}")
+    (archive,) = sdist_dir.glob("celery-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(sdist_dir, filter="data")
+    (source,) = sdist_dir.glob("celery-*/t")
+    target = tmp / "celery-integration"
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "t").mkdir(parents=True)
+    for helper in source.glob("*.py"):  # __init__.py, skip.py, canvas_helpers.py
+        shutil.copyfile(helper, target / "t" / helper.name)
+    shutil.copytree(source / "integration", target / "t" / "integration")
+    return target
+
+
+def _celery_tqsqlite_url(path: Path) -> str:
+    """``tqsqlite:////abs/path``, as ``taskqueue_kit._sqlite.broker_url`` spells it."""
+    return "tqsqlite:///" + quote(path.resolve().as_posix(), safe="/")
+
+
+def _celery_report(path: Path) -> dict[str, dict[str, object]]:
+    """The plugin's outcome of each test (nodeid -> entry); empty if the run wrote none."""
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["tests"]
+
+
+def _celery_counts(tests: dict[str, dict[str, object]], module: str) -> dict[str, int]:
+    counts = dict.fromkeys(CELERY_SUITE_COLUMNS, 0)
+    for nodeid, entry in tests.items():
+        if nodeid.split("::")[0].endswith(f"/{module}"):
+            for column, outcomes in CELERY_SUITE_COLUMNS.items():
+                counts[column] += entry["outcome"] in outcomes
+    return counts
+
+
+def _celery_failing(tests: dict[str, dict[str, object]]) -> set[str]:
+    return {n for n, e in tests.items() if e["outcome"] in ("failed", "error")}
+
+
+def _celery_side_by_side(version: str, runs: dict[str, dict[str, dict[str, object]]]) -> str:
+    """Counts per module for each run in columns, then each run's failing tests.
+
+    A failing test of the first run (the embedded one) that passed on the second is marked
+    ``EMBEDDED-ONLY``; ``TIMEOUT`` marks a test stopped by the per-test timeout,
+    ``WORKER-STUCK`` one after which the worker stayed busy until its active tasks were
+    terminated, ``<outcome> on the other`` a test the other run skipped or xfailed.
+    """
+    (embedded_label, embedded), (baseline_label, baseline) = runs.items()
+    width = 34
+    head = "|".join(f" {label:<{width - 1}}" for label in runs)
+    columns = " ".join(f"{c:>7}" for c in CELERY_SUITE_COLUMNS)
+    lines = [
+        f"Celery {version} integration suite (t/integration)",
+        f"{'module':<16}|{head}".rstrip(),
+        f"{'':<16}|" + "|".join(f" {columns:<{width - 1}}" for _ in runs).rstrip(),
+    ]
+    totals = {label: dict.fromkeys(CELERY_SUITE_COLUMNS, 0) for label in runs}
+    for module in (*CELERY_SUITE_MODULES, "total"):
+        cells = []
+        for label, tests in runs.items():
+            counts = totals[label] if module == "total" else _celery_counts(tests, module)
+            if module != "total":
+                for column, n in counts.items():
+                    totals[label][column] += n
+            cells.append(" ".join(f"{n:>7}" for n in counts.values()))
+        lines.append(
+            f"{module:<16}|" + "|".join(f" {cell:<{width - 1}}" for cell in cells).rstrip()
+        )
+    passed_on_baseline = {n for n, e in baseline.items() if e["outcome"] in ("passed", "xpassed")}
+    for label, tests in runs.items():
+        failing = sorted(_celery_failing(tests))
+        lines.append(f"{label}: {len(failing)} failing")
+        for nodeid in failing:
+            entry = tests[nodeid]
+            marks = [entry["outcome"].upper()]
+            if tests is embedded and nodeid in passed_on_baseline:
+                marks.append("EMBEDDED-ONLY")
+            if entry["timeout"]:
+                marks.append("TIMEOUT")
+            if entry.get("teardown_timeout") is not None:
+                marks.append(f"WORKER-STUCK (terminated {entry['teardown_timeout']})")
+            elsewhere = (baseline if tests is embedded else embedded).get(nodeid, {}).get("outcome")
+            if elsewhere not in (None, "passed", "xpassed", "failed", "error"):
+                marks.append(f"{elsewhere} on the other")
+            message = str(entry["message"]).strip().partition("\n")[0][:160]
+            lines.append(f"  [{' '.join(marks)}] {nodeid}: {message}")
+    for label, tests in runs.items():
+        reasons = Counter(
+            str(e["message"]).strip()[:100]
+            for e in tests.values()
+            if e["outcome"] in ("skipped", "xfailed")
+        )
+        lines.append(f"{label}: skipped or xfailed, by reason")
+        lines.extend(f"  {n:>4} {reason}" for reason, n in reasons.most_common())
+    only = sorted(_celery_failing(embedded) & passed_on_baseline)
+    lines.append(f"embedded-only failures ({embedded_label} vs {baseline_label}): {len(only)}")
+    return "\n".join(lines)
+
+
+@nox.session(python="3.11")
+def celery_suite(session: nox.Session) -> None:
+    """Celery's integration suite on the embedded broker and backend, and on the baseline.
+
+        ``test_tasks``, ``test_inspect``, ``test_backend`` and ``test_canvas`` of
+        ``t/integration`` in the sdist of the Celery this session installs (fetched now, never
+        kept in the repository), with Celery's conftest and tasks unchanged and
+        suites/celery/celery_suite_plugin.py beside them. Two runs, at the same time (most of
+    the suite waits on sleeping tasks; ``CELERY_SUITE_PARALLEL=0``: one after the other, with
+    pytest's output on the terminal rather than in ``celery-suite-<run>.log`` of the session's
+    tmp directory):
+
+        * embedded: ``tqsqlite`` broker and result backend in a fresh directory;
+        * baseline: RabbitMQ (``CELERY_SUITE_AMQP_URL``) and Redis (``CELERY_SUITE_REDIS_URL``,
+          default db 13 of the local one; the run's keys are deleted afterwards).
+
+        Prints both summaries side by side. Per-test timeout ``CELERY_SUITE_TIMEOUT`` (60 s),
+        reruns of Celery's ``flaky`` tests ``CELERY_SUITE_RERUNS`` (1); posargs go to both
+        pytest runs (``-k chord``, ``-x``). Failing tests are the report, not an error of the
+        session: it fails only when a run cannot complete (pytest's exit status 2 and above).
+    """
+    session.install("-e", ".[redis,test]", "pytest-rerunfailures")
+    output = session.run("python", "-c", _PRINT_CELERY_VERSION, silent=True)
+    version = str(output).strip().splitlines()[-1]
+    # test_backend.py imports Celery's Azure backend before it skips (Celery's integration
+    # requirements install the extra too); without credentials its tests then skip.
+    session.install(f"celery[azureblockblob]=={version}")
+    tmp = Path(session.create_tmp())
+    root = _celery_integration(session, version, tmp)
+    modules = [str(root / "t" / "integration" / module) for module in CELERY_SUITE_MODULES]
+    redis_url = os.environ.get("CELERY_SUITE_REDIS_URL", CELERY_SUITE_REDIS_URL)
+    config = ["-c", str(CELERY_SUITE / "pytest.ini"), f"--rootdir={root}", "-v", "--durations=20"]
+    embedded_home = tmp / "embedded-data"
+    shutil.rmtree(embedded_home, ignore_errors=True)
+    embedded_home.mkdir()
+    embedded_redis_url = os.environ.get(
+        "CELERY_SUITE_EMBEDDED_REDIS_URL", CELERY_SUITE_EMBEDDED_REDIS_URL
+    )
+    runs = {
+        "embedded (tqsqlite)": {
+            "TEST_BROKER": _celery_tqsqlite_url(embedded_home / "broker.sqlite3"),
+            "TEST_BACKEND": _celery_tqsqlite_url(embedded_home / "results.sqlite3"),
+            "CELERY_SUITE_REDIS_URL": embedded_redis_url,
+        },
+        "baseline (RabbitMQ + Redis)": {
+            "TEST_BROKER": os.environ.get("CELERY_SUITE_AMQP_URL", CELERY_SUITE_AMQP_URL),
+            "TEST_BACKEND": redis_url,
+            "CELERY_SUITE_REDIS_URL": redis_url,
+        },
+    }
+    parallel = os.environ.get("CELERY_SUITE_PARALLEL", "1") != "0"
+    processes = {}
+    for label, urls in runs.items():
+        name = label.split()[0]
+        report = tmp / f"celery-suite-{name}.json"
+        report.unlink(missing_ok=True)
+        env = {
+            **urls,
+            "CELERY_SUITE_ROOT": str(root),
+            "CELERY_SUITE_REPORT": str(report),
+            "PYTHONPATH": str(CELERY_SUITE),
+        }
+        outputs = [f"--basetemp={tmp / f'pytest-{name}'}"]
+        run = ["python", "-m", "pytest", *config, *outputs, *modules, *session.posargs]
+        session.log(f"{label}: broker {urls['TEST_BROKER']}, backend {urls['TEST_BACKEND']}")
+        if not parallel:
+            session.run(*run, env=env, success_codes=[0, 1])
+            continue
+        log = tmp / f"celery-suite-{name}.log"
+        session.log(f"{label}: running in the background, output in {log}")
+        with log.open("w") as out:
+            processes[label] = subprocess.Popen(
+                [str(Path(str(session.bin)) / "python"), *run[1:]],
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+    broken = [label for label, process in processes.items() if process.wait() not in (0, 1)]
+    if broken:
+        session.error(f"{', '.join(broken)}: pytest did not complete; see the log")
+    reports = {
+        label: _celery_report(tmp / f"celery-suite-{label.split()[0]}.json") for label in runs
+    }
+    summary = _celery_side_by_side(version, reports)
+    (tmp / "celery-suite-summary.txt").write_text(summary + "\n")
+    session.log(summary)

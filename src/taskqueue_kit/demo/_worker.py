@@ -17,10 +17,12 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -173,6 +175,10 @@ class WorkerProcess:
         if events:
             self.command.append("--task-events")
         self._env = worker_environment(settings)
+        # The worker's processes keep their temporary files in a directory of the demo's
+        # own, removed when the worker stops: a pool process killed at the end cannot
+        # leave its files behind.
+        self._tmpdir: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._relay: _Relay | None = None
 
@@ -191,10 +197,11 @@ class WorkerProcess:
         sink: IO[bytes] | int | None = subprocess.PIPE if self.relay else None
         if self.output is not None:
             sink = self.output.open("wb")
+        self._tmpdir = tempfile.mkdtemp(prefix="taskqueue-demo-worker-")
         try:
             self._process = subprocess.Popen(
                 self.command,
-                env=self._env,
+                env=dict(self._env, TMPDIR=self._tmpdir),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT if sink is not None else None,
@@ -278,6 +285,9 @@ class WorkerProcess:
         _signal_group(process.pid, signal.SIGKILL)
         if self._relay is not None:
             self._relay.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
 
 def _group_alive(group: int) -> bool:
