@@ -155,16 +155,22 @@ print(version("kombu"))
 """
 
 
-def _kombu_common(session: nox.Session, version: str, tmp: Path) -> Path:
-    """Download kombu's sdist at ``version``, unpack it, copy its t/integration/common.py."""
-    sdist_dir = tmp / "kombu-sdist"
+def _unpacked_sdist(session: nox.Session, name: str, version: str, tmp: Path) -> Path:
+    """Download ``name``'s sdist at ``version`` into ``tmp`` and unpack it; its source tree."""
+    sdist_dir = tmp / f"{name}-sdist"
     shutil.rmtree(sdist_dir, ignore_errors=True)
     options = ["--no-binary", ":all:", "--no-deps", "--dest", str(sdist_dir)]
-    session.run("python", "-m", "pip", "download", *options, f"kombu=={version}")
-    (archive,) = sdist_dir.glob("kombu-*.tar.gz")
+    session.run("python", "-m", "pip", "download", *options, f"{name}=={version}")
+    (archive,) = sdist_dir.glob(f"{name}-*.tar.gz")
     with tarfile.open(archive) as tar:
         tar.extractall(sdist_dir, filter="data")
-    (source,) = sdist_dir.glob("kombu-*/t/integration/common.py")
+    (tree,) = (path for path in sdist_dir.glob(f"{name}-*") if path.is_dir())
+    return tree
+
+
+def _kombu_common(session: nox.Session, version: str, tmp: Path) -> Path:
+    """Download kombu's sdist at ``version``, unpack it, copy its t/integration/common.py."""
+    source = _unpacked_sdist(session, "kombu", version, tmp) / "t" / "integration" / "common.py"
     target = tmp / "kombu-integration" / "common.py"
     target.parent.mkdir(exist_ok=True)
     shutil.copyfile(source, target)
@@ -271,14 +277,7 @@ def _celery_integration(session: nox.Session, version: str, tmp: Path) -> Path:
     Returns the directory holding the copied ``t`` package (and not Celery's own source,
     which would shadow the installed ``celery`` on ``sys.path``).
     """
-    sdist_dir = tmp / "celery-sdist"
-    shutil.rmtree(sdist_dir, ignore_errors=True)
-    options = ["--no-binary", ":all:", "--no-deps", "--dest", str(sdist_dir)]
-    session.run("python", "-m", "pip", "download", *options, f"celery=={version}")
-    (archive,) = sdist_dir.glob("celery-*.tar.gz")
-    with tarfile.open(archive) as tar:
-        tar.extractall(sdist_dir, filter="data")
-    (source,) = sdist_dir.glob("celery-*/t")
+    source = _unpacked_sdist(session, "celery", version, tmp) / "t"
     target = tmp / "celery-integration"
     shutil.rmtree(target, ignore_errors=True)
     (target / "t").mkdir(parents=True)
